@@ -1,0 +1,145 @@
+"""The only module that knows MXNet 1.x from 2.x.
+
+Each difference is detected once, by feature, at import; the rest of the library
+calls the named helpers below and never tests a version itself.
+"""
+
+import weakref
+from typing import Any, Iterable, List, Optional, Tuple
+
+import mxnet as mx
+import numpy as onp
+from mxnet import gluon
+
+MXNET_VERSION: str = mx.__version__
+
+# MXNet 2.0 ties blocks with Block.share_parameters; 1.x only with params= at construction.
+HAS_SHARE_PARAMETERS: bool = hasattr(gluon.Block, 'share_parameters')
+# MXNet 2.0 says device where 1.x says ctx.
+HAS_DEVICE_API: bool = hasattr(gluon.Parameter, 'list_device')
+
+
+def _children_are_weakrefs() -> bool:
+    parent, child = gluon.Block(), gluon.Block()
+    parent.register_child(child, 'probe')
+    return isinstance(parent._children['probe'], weakref.ref)
+
+
+# MXNet 2.0 keeps weak references to children; 1.x keeps the blocks themselves.
+_WEAK_CHILDREN: bool = _children_are_weakrefs()
+
+
+def children(block: gluon.Block) -> List[Tuple[str, gluon.Block]]:
+    """The registered children of ``block`` as ``(name, child)``, in registration order."""
+    items = block._children.items()
+    if _WEAK_CHILDREN:
+        return [(name, ref()) for name, ref in items]
+    return list(items)
+
+
+def own_params(block: gluon.Block) -> Iterable[Tuple[str, gluon.Parameter]]:
+    """The parameters registered on ``block`` itself, as ``(attribute name, Parameter)``.
+
+    These are the entries Gluon's structural names are built from in both versions
+    (``_collect_params_with_prefix``).
+    """
+    return block._reg_params.items()
+
+
+def param_shape(param: gluon.Parameter) -> Optional[Tuple[Optional[int], ...]]:
+    """The parameter's shape with unknown dimensions as ``None``.
+
+    An uninitialized parameter marks an unknown dimension with 0 (1.x) or -1 (2.0);
+    both become ``None``. Returns ``None`` when not even the number of dimensions
+    is known.
+    """
+    shape = param._shape
+    if shape is None:
+        return None
+    if param._data is not None:
+        return tuple(int(d) for d in shape)
+    return tuple(int(d) if d > 0 else None for d in shape)
+
+
+def param_dtype(param: gluon.Parameter) -> str:
+    """The parameter's dtype as a numpy name (``'float32'``)."""
+    return onp.dtype(param.dtype).name
+
+
+def param_devices(param: gluon.Parameter) -> List[Any]:
+    """Devices the parameter lives on (or will, once deferred initialization ends).
+
+    Empty for a parameter that was never initialized.
+    """
+    if param._data is None and not param._deferred_init:
+        return []
+    if HAS_DEVICE_API:
+        return list(param.list_device())
+    return list(param.list_ctx())
+
+
+def is_initialized(param: gluon.Parameter) -> bool:
+    """True when the parameter holds data (not merely scheduled for deferred init)."""
+    return param._data is not None
+
+
+def device_name(device: Any) -> str:
+    """``'cpu(0)'``-style name of a Context (1.x) or Device (2.0)."""
+    return f'{device.device_type}({device.device_id})'
+
+
+def device_kwargs(device: Any) -> dict:
+    """``{'device': d}`` (2.0) or ``{'ctx': d}`` (1.x) for Gluon calls; ``{}`` for None."""
+    if device is None:
+        return {}
+    return {'device': device} if HAS_DEVICE_API else {'ctx': device}
+
+
+def _array_module():
+    """``mx.np`` under NumPy semantics (2.0's default, 1.x after ``npx.set_np()``), else ``mx.nd``."""
+    return mx.np if mx.util.is_np_array() else mx.nd
+
+
+def zeros(shape: Tuple[int, ...], device: Any = None):
+    """A zero array of the kind the current semantics expect."""
+    module = _array_module()
+    return module.zeros(shape, **device_kwargs(device))
+
+
+def uniform(shape: Tuple[int, ...], device: Any = None):
+    """Uniform random values in [0, 1) of the kind the current semantics expect."""
+    if mx.util.is_np_array():
+        return mx.np.random.uniform(size=shape, **device_kwargs(device))
+    return mx.nd.random.uniform(shape=shape, **device_kwargs(device))
+
+
+def share_parameters(dst: gluon.Block, shared: dict) -> None:
+    """Tie ``dst``'s parameters to ``shared`` (``{structural name: Parameter}``).
+
+    2.0 delegates to ``Block.share_parameters``; 1.x, which lacks it, assigns each
+    Parameter to the attribute its name points at, which re-registers it.
+    """
+    if HAS_SHARE_PARAMETERS:
+        dst.share_parameters(shared)
+        return
+    for name, param in shared.items():
+        *path, attr = name.split('.')
+        owner = dst
+        for part in path:
+            owner = dict(children(owner))[part]
+        setattr(owner, attr, param)
+
+
+def model_zoo_names() -> List[str]:
+    """The names ``mxnet.gluon.model_zoo.vision.get_model`` accepts (it keeps no public list)."""
+    from mxnet.gluon.model_zoo import vision
+    try:
+        vision.get_model('\0')
+    except ValueError as e:
+        return sorted(line.strip() for line in str(e).splitlines()[1:] if line.strip())
+    return []  # pragma: no cover - get_model accepted a nonsense name
+
+
+def model_zoo_get(name: str) -> gluon.Block:
+    from mxnet.gluon.model_zoo import vision
+    return vision.get_model(name, pretrained=False)

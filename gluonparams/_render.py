@@ -1,0 +1,142 @@
+"""Text renderings of a Summary: the tree the deck draws and a flat table."""
+
+from typing import Dict, List, Optional
+
+from tabulate import tabulate
+
+_ASCII = str.maketrans({'├': '|', '└': '`', '│': '|', '─': '-', '→': '>', '×': 'x',
+                        '·': '-', '…': '.'})
+
+
+def _size_text(n: int) -> str:
+    for unit in ('B', 'KiB', 'MiB', 'GiB'):
+        if n < 1024 or unit == 'GiB':
+            return f'{n} {unit}' if unit == 'B' else f'{n:.2f} {unit}'
+        n /= 1024
+    return f'{n} B'  # pragma: no cover
+
+
+def shape_text(shape) -> str:
+    if shape is None:
+        return '?'
+    dims = ['?' if d is None else str(d) for d in shape]
+    return '(' + ', '.join(dims) + (',)' if len(dims) == 1 else ')')
+
+
+def _count_text(row) -> str:
+    if row.kind == 'param':
+        if row.shared_with is not None:
+            return ''
+        return '?' if row.size is None else f'{row.size:,}'
+    if not row.uses:
+        return '--'
+    text = f'{row.params:,}'
+    return text + ' +?' if row.unknown else text
+
+
+def _label(row) -> str:
+    if row.kind == 'param':
+        return row.name
+    if not row.path:
+        return row.type
+    if row.repeat > 1:
+        return f'{row.name}-{row.last_name}: {row.repeat} × {row.type}'
+    return f'{row.name}: {row.type}'
+
+
+def _notes(row) -> str:
+    notes = []
+    if row.shared_with is not None:
+        notes.append(f'→ shared with {row.shared_with}')
+    if row.kind == 'block' and row.folded_rows:
+        plural = 's' if row.folded_rows > 1 else ''
+        notes.append(f'… {row.folded_rows} row{plural} folded')
+    return ', '.join(notes)
+
+
+def _tree_prefixes(rows) -> List[str]:
+    """Branch drawing for each row, from depths alone (rows are in tree order)."""
+    last = [True] * len(rows)
+    sibling_follows: Dict[int, bool] = {}
+    for i in range(len(rows) - 1, 0, -1):
+        d = rows[i].depth
+        last[i] = not sibling_follows.get(d, False)
+        sibling_follows = {k: v for k, v in sibling_follows.items() if k < d}
+        sibling_follows[d] = True
+    prefixes = [''] * len(rows)
+    stems: List[str] = []
+    for i in range(1, len(rows)):
+        del stems[rows[i].depth - 1:]
+        prefixes[i] = ''.join(stems) + ('└─ ' if last[i] else '├─ ')
+        stems.append('   ' if last[i] else '│  ')
+    return prefixes
+
+
+def render_tree(summary, ascii: bool = False) -> str:
+    rows = summary.rows
+    prefixes = _tree_prefixes(rows)
+    uniform = len({r.devices for r in rows if r.kind == 'param'}) <= 1
+    outputs = any(r.output_shape for r in rows)
+    header = ['Name', 'Shape', 'Dtype', 'Grad', 'Params', 'Notes']
+    if not uniform:
+        header.insert(5, 'Devices')
+    if outputs:
+        header.insert(1, 'Output')
+    table = [header]
+    for prefix, row in zip(prefixes, rows):
+        line = [prefix + _label(row),
+                shape_text(row.shape) if row.kind == 'param' else '',
+                row.dtype or '', row.grad_req or '', _count_text(row), _notes(row)]
+        if not uniform:
+            line.insert(5, ','.join(row.devices))
+        if outputs:
+            line.insert(1, row.output_shape or '')
+        table.append(line)
+    count_col = header.index('Params')
+    widths = [max(len(line[c]) for line in table) for c in range(len(header))]
+    lines = []
+    for line in table:
+        cells = [cell.rjust(w) if c == count_col else cell.ljust(w)
+                 for c, (cell, w) in enumerate(zip(line, widths))]
+        lines.append('  '.join(cells).rstrip())
+    rule = '─' * max(len(line) for line in lines)
+    text = '\n'.join([lines[0], rule] + lines[1:] + [rule] + footer(summary))
+    return text.translate(_ASCII) if ascii else text
+
+
+def footer(summary) -> List[str]:
+    what = 'Selected params' if summary.selected else 'Total params'
+    lines = [f'{what}: {summary.total_params:,} ({_size_text(summary.total_bytes)})',
+             f'Trainable params: {summary.trainable_params:,}',
+             f'Non-trainable params: {summary.non_trainable_params:,}']
+    if summary.unknown_params:
+        lines.append(f'Unknown: {summary.unknown_params} parameters have shapes not known yet '
+                     '(deferred initialization) and are not in the totals; '
+                     'pass an input to count them')
+    if summary.ties:
+        lines.append(f'Shared: {summary.shared_references} references to '
+                     f'{len(summary.ties)} tied parameters, each counted once')
+    devices = ', '.join(summary.devices) if summary.devices else 'none (not initialized)'
+    lines.append(f'Devices: {devices}')
+    return lines
+
+
+def render_table(summary, tablefmt: str = 'simple') -> str:
+    headers = ['Name', 'Type', 'Shape', 'Dtype', 'Grad', 'Params', 'Shared with', 'Devices']
+    body = []
+    for row in summary.rows:
+        body.append([row.path or '(root)', _table_type(row),
+                     shape_text(row.shape) if row.kind == 'param' else '',
+                     row.dtype or '', row.grad_req or '', _count_text(row),
+                     row.shared_with or '', ','.join(row.devices)])
+    if any(r.output_shape for r in summary.rows):
+        headers.append('Output')
+        for line, row in zip(body, summary.rows):
+            line.append(row.output_shape or '')
+    return tabulate(body, headers=headers, tablefmt=tablefmt, disable_numparse=True)
+
+
+def _table_type(row) -> Optional[str]:
+    if row.kind == 'param':
+        return 'Parameter'
+    return f'{row.repeat} × {row.type}' if row.repeat > 1 else row.type

@@ -1,0 +1,110 @@
+"""The ``gluonparams`` command: an argparse front end over the library's functions."""
+
+import argparse
+import json
+import sys
+from typing import List, Optional, Sequence
+
+from . import zoo
+from .errors import GluonParamsError, OptionError, PathError, PatternError
+from .summary import summary
+
+# bad requests (a wrong name, pattern or option) exit 2, like argparse's own errors
+_USAGE_ERRORS = (OptionError, PatternError, PathError)
+
+
+def _shape(text: str) -> tuple:
+    try:
+        dims = tuple(int(d) for d in text.replace('x', ',').split(',') if d.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a shape such as 1,3,224,224, found {text!r}')
+    if not dims or any(d <= 0 for d in dims):
+        raise argparse.ArgumentTypeError(f'expected positive dimensions, found {text!r}')
+    return dims
+
+
+def _depth(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f'expected a whole number >= 0, found {text!r}')
+    return value
+
+
+def _add_model_options(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument('--model', default=zoo.DEFAULT, metavar='NAME',
+                     help=f'a model-zoo name (resnet18_v1, vgg16, ...) or deck-tied / deck-toy, '
+                          f'built without pretrained weights (default: {zoo.DEFAULT}, the '
+                          f'deck\'s tied network)')
+    cmd.add_argument('--input-shape', type=_shape, metavar='SHAPE',
+                     help='shape of the example input run once to settle deferred shapes '
+                          '(default: the model\'s own, 1,3,224,224 for image models)')
+
+
+def _cmd_summary(args: argparse.Namespace) -> int:
+    net, example = zoo.build(args.model, input_shape=args.input_shape)
+    result = summary(net, example, depth=args.depth, select=args.select,
+                     fold_repeats=args.fold, file=None)
+    if args.format == 'json':
+        print(json.dumps(result.to_dict(), indent=2))
+    elif args.format == 'table':
+        print(result.table())
+        print()
+        print('\n'.join(_footer(result)))
+    else:
+        summary_print(result)
+    return 0
+
+
+def _footer(result) -> List[str]:
+    from ._render import footer
+    return footer(result)
+
+
+def summary_print(result) -> None:
+    from .summary import _print
+    _print(result, sys.stdout)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog='gluonparams',
+        description='See, select, tie and save the parameters of MXNet Gluon networks.')
+    commands = parser.add_subparsers(dest='command', metavar='COMMAND')
+
+    cmd = commands.add_parser(
+        'summary', help='print the parameter tree of a network',
+        description='Print the parameter tree of a network: shapes, dtypes, trainable '
+                    'flags, ties and totals. With no option: the deck\'s tied network.')
+    _add_model_options(cmd)
+    cmd.add_argument('--depth', type=_depth, help='fold rows deeper than this (root is 0)')
+    cmd.add_argument('--select', metavar='PATTERN', action='append',
+                     help='keep parameters whose name matches this regular expression '
+                          '(searched anywhere in the name; repeat to add patterns)')
+    cmd.add_argument('--format', choices=('tree', 'table', 'json'), default='tree')
+    cmd.add_argument('--fold', action='store_true',
+                     help='draw runs of identical sibling blocks as one row')
+    cmd.set_defaults(func=_cmd_summary)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return args.func(args)
+    except _USAGE_ERRORS as e:
+        print(f'gluonparams {args.command}: error: {e}', file=sys.stderr)
+        return 2
+    except GluonParamsError as e:
+        print(f'gluonparams {args.command}: error: {e}', file=sys.stderr)
+        return 1
+
+
+if __name__ == '__main__':  # pragma: no cover
+    sys.exit(main())

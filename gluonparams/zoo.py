@@ -1,0 +1,82 @@
+"""Networks the command line can build: the deck's networks and MXNet's model zoo.
+
+Each builder returns ``(net, example_input)``; the network is initialized and the
+input has the shape the network expects, so one forward pass settles every
+deferred shape.
+"""
+
+import difflib
+import warnings
+from typing import Any, List, Optional, Tuple
+
+from mxnet import gluon
+from mxnet.gluon import nn
+
+from . import _compat
+from .errors import OptionError
+from .tree import named_parameters
+
+__all__ = ['deck_toy_net', 'deck_tied_net', 'model_names', 'build', 'DEFAULT']
+
+DEFAULT = 'deck-tied'
+
+
+def deck_toy_net(device: Any = None) -> Tuple[gluon.Block, Any]:
+    """The deck's toy model: ``Dense(8, relu)`` then ``Dense(1)``, input ``(2, 4)``."""
+    net = nn.Sequential()
+    net.add(nn.Dense(8, activation='relu'))
+    net.add(nn.Dense(1))
+    net.initialize(**_compat.device_kwargs(device))
+    return net, _compat.uniform((2, 4), device)
+
+
+def deck_tied_net(device: Any = None) -> Tuple[gluon.Block, Any]:
+    """The deck's tying cell: layers 1 and 2 share one weight and one bias; input ``(2, 20)``.
+
+    330 unique parameters once the input has been seen.
+    """
+    net = nn.Sequential()
+    shared = nn.Dense(8, activation='relu')
+    shared_clone = nn.Dense(8, activation='relu')
+    _compat.share_parameters(shared_clone, dict(named_parameters(shared, remove_duplicate=False)))
+    net.add(nn.Dense(8, activation='relu'), shared, shared_clone, nn.Dense(10))
+    with warnings.catch_warnings():
+        # each tied parameter is reached twice; Gluon warns the second time
+        warnings.filterwarnings('ignore', message='.*already initialized')
+        net.initialize(**_compat.device_kwargs(device))
+    return net, _compat.uniform((2, 20), device)
+
+
+_DECK = {'deck-toy': deck_toy_net, 'deck-tied': deck_tied_net}
+
+
+def model_names() -> List[str]:
+    """Every name :func:`build` accepts: the deck's networks, then the model zoo's."""
+    return sorted(_DECK) + _compat.model_zoo_names()
+
+
+def build(name: str, device: Any = None,
+          input_shape: Optional[Tuple[int, ...]] = None) -> Tuple[gluon.Block, Any]:
+    """Build a network by name, without pretrained weights.
+
+    Args:
+        name: ``'deck-tied'``, ``'deck-toy'`` or a model-zoo name (``'resnet18_v1'``).
+        device: where to initialize it (default: the current device).
+        input_shape: the example input's shape; by default ``(1, 3, 224, 224)``
+            (``299`` for Inception).
+
+    Raises:
+        OptionError: an unknown name; the message lists close matches and all names.
+    """
+    if name in _DECK:
+        return _DECK[name](device)
+    names = _compat.model_zoo_names()
+    if name.lower() not in names:
+        close = difflib.get_close_matches(name.lower(), names + sorted(_DECK), n=3)
+        hint = f' Did you mean {", ".join(close)}?' if close else ''
+        raise OptionError(f'unknown model {name!r}.{hint} Known models: '
+                          f'{", ".join(model_names())}')
+    net = _compat.model_zoo_get(name.lower())
+    net.initialize(**_compat.device_kwargs(device))
+    side = 299 if 'inception' in name.lower() else 224
+    return net, _compat.zeros(input_shape or (1, 3, side, side), device)
