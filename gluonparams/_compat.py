@@ -61,9 +61,21 @@ def param_shape(param: gluon.Parameter) -> Optional[Tuple[Optional[int], ...]]:
     return tuple(int(d) if d > 0 else None for d in shape)
 
 
+_DTYPE_NAMES: dict = {}
+
+
 def param_dtype(param: gluon.Parameter) -> str:
     """The parameter's dtype as a numpy name (``'float32'``)."""
-    return onp.dtype(param.dtype).name
+    dtype = param.dtype
+    try:
+        return _DTYPE_NAMES[dtype]
+    except (KeyError, TypeError):
+        name = onp.dtype(dtype).name
+    try:
+        _DTYPE_NAMES[dtype] = name
+    except TypeError:  # an unhashable dtype spelling: not cached
+        pass
+    return name
 
 
 def param_devices(param: gluon.Parameter) -> List[Any]:
@@ -143,3 +155,11 @@ def model_zoo_names() -> List[str]:
 def model_zoo_get(name: str) -> gluon.Block:
     from mxnet.gluon.model_zoo import vision
     return vision.get_model(name, pretrained=False)
+
+
+def num_gpus() -> int:
+    """How many GPUs MXNet sees (0 on a CPU-only build)."""
+    try:
+        return int(mx.context.num_gpus())
+    except mx.base.MXNetError:
+        return 0

@@ -114,8 +114,9 @@ def footer(summary) -> List[str]:
                      '(deferred initialization) and are not in the totals; '
                      'pass an input to count them')
     if summary.ties:
-        lines.append(f'Shared: {summary.shared_references} references to '
-                     f'{len(summary.ties)} tied parameters, each counted once')
+        n, uses = len(summary.ties), sum(len(group) for group in summary.ties)
+        lines.append(f'Shared: {n} tied parameter{"s" if n > 1 else ""} used {uses} times, '
+                     'each counted once')
     devices = ', '.join(summary.devices) if summary.devices else 'none (not initialized)'
     lines.append(f'Devices: {devices}')
     return lines

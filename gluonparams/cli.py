@@ -5,6 +5,8 @@ import json
 import sys
 from typing import List, Optional, Sequence
 
+import mxnet as mx
+
 from . import zoo
 from .errors import GluonParamsError, OptionError, PathError, PatternError
 from .summary import summary
@@ -44,7 +46,8 @@ def _add_model_options(cmd: argparse.ArgumentParser) -> None:
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
-    net, example = zoo.build(args.model, input_shape=args.input_shape)
+    # values do not matter to a summary: zeros initialize fastest
+    net, example = zoo.build(args.model, input_shape=args.input_shape, init=mx.init.Zero())
     result = summary(net, example, depth=args.depth, select=args.select,
                      fold_repeats=args.fold, file=None)
     if args.format == 'json':

@@ -27,7 +27,7 @@ def deck_toy_net(device: Any = None) -> Tuple[gluon.Block, Any]:
     net.add(nn.Dense(8, activation='relu'))
     net.add(nn.Dense(1))
     net.initialize(**_compat.device_kwargs(device))
-    return net, _compat.uniform((2, 4), device)
+    return net, _compat.uniform((2, 4), _first(device))
 
 
 def deck_tied_net(device: Any = None) -> Tuple[gluon.Block, Any]:
@@ -40,11 +40,21 @@ def deck_tied_net(device: Any = None) -> Tuple[gluon.Block, Any]:
     shared_clone = nn.Dense(8, activation='relu')
     _compat.share_parameters(shared_clone, dict(named_parameters(shared, remove_duplicate=False)))
     net.add(nn.Dense(8, activation='relu'), shared, shared_clone, nn.Dense(10))
+    initialize(net, device)
+    return net, _compat.uniform((2, 20), _first(device))
+
+
+def initialize(net: gluon.Block, device: Any = None, **kwargs: Any) -> None:
+    """``net.initialize`` on ``device``, without the warning Gluon gives for each tied
+    parameter it reaches a second time."""
     with warnings.catch_warnings():
-        # each tied parameter is reached twice; Gluon warns the second time
         warnings.filterwarnings('ignore', message='.*already initialized')
-        net.initialize(**_compat.device_kwargs(device))
-    return net, _compat.uniform((2, 20), device)
+        net.initialize(**kwargs, **_compat.device_kwargs(device))
+
+
+def _first(device: Any) -> Any:
+    """The device an example input goes to: the first of a list."""
+    return device[0] if isinstance(device, (list, tuple)) else device
 
 
 _DECK = {'deck-toy': deck_toy_net, 'deck-tied': deck_tied_net}
@@ -55,8 +65,8 @@ def model_names() -> List[str]:
     return sorted(_DECK) + _compat.model_zoo_names()
 
 
-def build(name: str, device: Any = None,
-          input_shape: Optional[Tuple[int, ...]] = None) -> Tuple[gluon.Block, Any]:
+def build(name: str, device: Any = None, input_shape: Optional[Tuple[int, ...]] = None,
+          init: Any = None) -> Tuple[gluon.Block, Any]:
     """Build a network by name, without pretrained weights.
 
     Args:
@@ -64,12 +74,29 @@ def build(name: str, device: Any = None,
         device: where to initialize it (default: the current device).
         input_shape: the example input's shape; by default ``(1, 3, 224, 224)``
             (``299`` for Inception).
+        init: a model-zoo network's initializer (default: its own); the deck's
+            networks keep the deck's.
 
     Raises:
         OptionError: an unknown name; the message lists close matches and all names.
     """
     if name in _DECK:
         return _DECK[name](device)
+    return model_zoo_net(name, device, init), _compat.zeros(input_shape or _input_shape(name),
+                                                       _first(device))
+
+
+def _input_shape(name: str) -> Tuple[int, ...]:
+    side = 299 if 'inception' in name.lower() else 224
+    return (1, 3, side, side)
+
+
+def model_zoo_net(name: str, device: Any = None, init: Any = None) -> gluon.Block:
+    """A model-zoo network by name, initialized (deferred shapes) without weights.
+
+    Raises:
+        OptionError: an unknown name; the message lists close matches and all names.
+    """
     names = _compat.model_zoo_names()
     if name.lower() not in names:
         close = difflib.get_close_matches(name.lower(), names + sorted(_DECK), n=3)
@@ -77,6 +104,5 @@ def build(name: str, device: Any = None,
         raise OptionError(f'unknown model {name!r}.{hint} Known models: '
                           f'{", ".join(model_names())}')
     net = _compat.model_zoo_get(name.lower())
-    net.initialize(**_compat.device_kwargs(device))
-    side = 299 if 'inception' in name.lower() else 224
-    return net, _compat.zeros(input_shape or (1, 3, side, side), device)
+    initialize(net, device, **({'init': init} if init is not None else {}))
+    return net
