@@ -163,3 +163,11 @@ def num_gpus() -> int:
         return int(mx.context.num_gpus())
     except mx.base.MXNetError:
         return 0
+
+
+_DEVICE_TYPE = type(mx.cpu())   # mx.Context in 1.x, mx.Device in 2.0
+
+
+def is_device(obj: Any) -> bool:
+    """True for an MXNet Context (1.x) or Device (2.0)."""
+    return isinstance(obj, _DEVICE_TYPE)
