@@ -234,3 +234,12 @@ def array(values: Any, device: Any = None, dtype: str = 'float32'):
 def array_module():
     """``mx.np`` or ``mx.nd``: the module whose ``dot``, ``zeros``... fit the semantics."""
     return _array_module()
+
+
+def param_arrays(param: gluon.Parameter) -> List[Tuple[Any, Any]]:
+    """``(device, array)`` for each device an initialized parameter lives on.
+
+    Reads without side effects: 2.0's ``Parameter.data()`` also binds the array to
+    the parameter's graph variable, which ``list_data()`` does not.
+    """
+    return list(zip(param_devices(param), param.list_data()))

@@ -1,6 +1,6 @@
 """Why two Parameters are not one: the reasons :mod:`gluonparams.ties` reports."""
 
-from typing import Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import mxnet as mx
 import numpy as onp
@@ -65,27 +65,33 @@ def _device_names(param: gluon.Parameter) -> list:
     return sorted(_compat.device_name(d) for d in _compat.param_devices(param))
 
 
+def _arrays(param: gluon.Parameter) -> Dict[str, Any]:
+    """``{device name: array}``, in the order the parameter lists its devices."""
+    return {_compat.device_name(d): x for d, x in _compat.param_arrays(param)}
+
+
 def _aliased(a: gluon.Parameter, b: gluon.Parameter) -> Optional[str]:
-    devices = _compat.param_devices(a)
-    shared = [_compat.device_name(d) for d in devices
-              if _compat.buffer_address(a.data(d)) == _compat.buffer_address(b.data(d))]
+    arrays_a, arrays_b = _arrays(a), _arrays(b)
+    shared = [name for name, x in arrays_a.items()
+              if _compat.buffer_address(x) == _compat.buffer_address(arrays_b[name])]
     if not shared:
         return None
     return (f'separate Parameter objects reading one buffer on {", ".join(shared)}'
-            f'{"" if len(shared) == len(devices) else " only"}: not a tie (each keeps its '
+            f'{"" if len(shared) == len(arrays_a) else " only"}: not a tie (each keeps its '
             f'own gradient, and an optimizer updates the buffer once per Parameter)')
 
 
 def _by_value(a: gluon.Parameter, b: gluon.Parameter) -> str:
     worst, where = 0.0, ''
-    for device in _compat.param_devices(a):
-        va, vb = a.data(device).asnumpy(), b.data(device).asnumpy()
+    arrays_b = _arrays(b)
+    for device, array in _arrays(a).items():
+        va, vb = array.asnumpy(), arrays_b[device].asnumpy()
         if onp.array_equal(va, vb, equal_nan=va.dtype.kind == 'f'):
             continue
         diff = onp.abs(va.astype('float64') - vb.astype('float64'))
         gap = float(onp.where(onp.isnan(diff), onp.inf, diff).max())
         if where == '' or gap > worst:
-            worst, where = gap, _compat.device_name(device)
+            worst, where = gap, device
     if not where:
         return 'equal but not tied: a copy (separate Parameters holding equal values)'
     return f'different values (largest difference {worst:.3g}, on {where})'

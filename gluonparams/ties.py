@@ -239,7 +239,7 @@ def _identical(members: List[Tuple[str, gluon.Parameter]],
 
 
 def _values(param: gluon.Parameter):
-    return param.data(_compat.param_devices(param)[0]).asnumpy()
+    return _compat.param_arrays(param)[0][1].asnumpy()
 
 
 Source = Union[gluon.Block, Mapping[str, gluon.Parameter]]
