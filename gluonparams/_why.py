@@ -1,21 +1,13 @@
 """Why two Parameters are not one: the reasons :mod:`gluonparams.ties` reports."""
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any
 
 import mxnet as mx
 import numpy as onp
 from mxnet import gluon
 
 from . import _compat
-
-
-def shape_text(shape: Optional[Tuple[Optional[int], ...]]) -> str:
-    """``(8, ?)`` for a shape with an unknown dimension, ``unknown`` when not even the
-    number of dimensions is known."""
-    if shape is None:
-        return 'unknown'
-    dims = ['?' if d is None else str(d) for d in shape]
-    return f'({dims[0]},)' if len(dims) == 1 else f'({", ".join(dims)})'
+from ._render import shape_text
 
 
 def _shapes_match(a: gluon.Parameter, b: gluon.Parameter) -> bool:
@@ -26,7 +18,7 @@ def _shapes_match(a: gluon.Parameter, b: gluon.Parameter) -> bool:
 
 
 def incompatible(a: gluon.Parameter, b: gluon.Parameter, name_a: str = 'dst',
-                 name_b: str = 'src') -> Optional[str]:
+                 name_b: str = 'src') -> str | None:
     """Why ``a`` and ``b`` could never be one Parameter (shape or dtype), or ``None``.
 
     Unknown dimensions match anything.
@@ -41,7 +33,7 @@ def incompatible(a: gluon.Parameter, b: gluon.Parameter, name_a: str = 'dst',
 
 
 def not_tied(a: gluon.Parameter, b: gluon.Parameter, name_a: str, name_b: str
-             ) -> Optional[str]:
+             ) -> str | None:
     """Why ``b`` (named ``name_b``) is not tied to ``a``, or ``None`` when it is.
 
     Tied means one Parameter object, hence one buffer on every device it lives on.
@@ -65,12 +57,12 @@ def _device_names(param: gluon.Parameter) -> list:
     return sorted(_compat.device_name(d) for d in _compat.param_devices(param))
 
 
-def _arrays(param: gluon.Parameter) -> Dict[str, Any]:
+def _arrays(param: gluon.Parameter) -> dict[str, Any]:
     """``{device name: array}``, in the order the parameter lists its devices."""
     return {_compat.device_name(d): x for d, x in _compat.param_arrays(param)}
 
 
-def _aliased(a: gluon.Parameter, b: gluon.Parameter) -> Optional[str]:
+def _aliased(a: gluon.Parameter, b: gluon.Parameter) -> str | None:
     arrays_a, arrays_b = _arrays(a), _arrays(b)
     shared = [name for name, x in arrays_a.items()
               if _compat.buffer_address(x) == _compat.buffer_address(arrays_b[name])]

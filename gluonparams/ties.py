@@ -9,32 +9,43 @@ of names is *not* tied are worded in :mod:`gluonparams._why`.
 
 import difflib
 import hashlib
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypeAlias
 
 import mxnet as mx
 from mxnet import gluon
 
 from . import _compat, _why
+from ._render import shape_text
 from .errors import OptionError, PathError, ShareError, TieError
 from .tree import get, named_parameters
 
-__all__ = ['tie_groups', 'groups_by_identity', 'assert_tied', 'check_ties', 'find_copies',
-           'share', 'describe_ties']
+__all__ = [
+    'assert_tied',
+    'check_ties',
+    'describe_ties',
+    'find_copies',
+    'groups_by_identity',
+    'share',
+    'tie_groups',
+    'ties_text',
+]
 
 
-def groups_by_identity(pairs: Iterable[Tuple[str, gluon.Parameter]]) -> List[List[str]]:
+def groups_by_identity(pairs: Iterable[tuple[str, gluon.Parameter]]) -> list[list[str]]:
     """Group ``(name, Parameter)`` pairs by the Parameter's identity.
 
     Returns one list of names per parameter seen under two or more names, ordered
     by each group's first name, names in the order given.
     """
-    by_id: Dict[int, List[str]] = {}
+    by_id: dict[int, list[str]] = {}
     for name, param in pairs:
         by_id.setdefault(id(param), []).append(name)
     return [names for names in by_id.values() if len(names) > 1]
 
 
-def tie_groups(block: gluon.Block) -> List[List[str]]:
+def tie_groups(block: gluon.Block) -> list[list[str]]:
     """One list of structural names per parameter reachable under several names.
 
     Finds every way a tie is made (``share_parameters``, one block added at several
@@ -70,7 +81,7 @@ def assert_tied(block: gluon.Block, *names: str) -> None:
                           f'{len(names)}: {list(names)}')
     everything = dict(named_parameters(block, remove_duplicate=False))
     problems = []
-    reference: Optional[str] = None
+    reference: str | None = None
     for name in names:
         param = everything.get(name) if isinstance(name, str) else None
         if param is None:
@@ -143,16 +154,18 @@ def check_ties(block: gluon.Block, expected: Iterable[Sequence[str]]) -> None:
                        + '\n  '.join(problems))
 
 
-def _expected_groups(expected: Iterable[Sequence[str]]) -> List[List[str]]:
+def _expected_groups(expected: Iterable[Sequence[str]]) -> list[list[str]]:
     if isinstance(expected, str) or not isinstance(expected, Iterable):
         raise OptionError(f'expected must be a list of tie groups such as '
                           f'[["1.weight", "2.weight"]], found {expected!r}')
-    groups = [list(g) if not isinstance(g, str) else g for g in expected]
-    seen: Dict[str, int] = {}
-    for i, group in enumerate(groups):
-        if isinstance(group, str) or len(group) < 2 or not all(isinstance(n, str) for n in group):
+    groups: list[list[str]] = []
+    seen: dict[str, int] = {}
+    for i, given in enumerate(expected):
+        group = [] if isinstance(given, str) else list(given)
+        if len(group) < 2 or not all(isinstance(n, str) for n in group):
             raise OptionError(f'expected[{i}] must be a list of two or more names, found '
-                              f'{group!r}')
+                              f'{given!r}')
+        groups.append(group)
         for name in group:
             if seen.get(name, i) != i:
                 raise OptionError(f'{name!r} is in expected[{seen[name]}] and expected[{i}]: '
@@ -165,7 +178,7 @@ def _others(group: Sequence[str], name: str) -> str:
     return ', '.join(repr(n) for n in group if n != name)
 
 
-def _missing_ties(present: List[str], everything: Mapping[str, gluon.Parameter]) -> List[str]:
+def _missing_ties(present: list[str], everything: Mapping[str, gluon.Parameter]) -> list[str]:
     """One line per name of ``present`` that is a different Parameter than the first."""
     if len(present) < 2:
         return []
@@ -175,8 +188,8 @@ def _missing_ties(present: List[str], everything: Mapping[str, gluon.Parameter])
             for name in present[1:] if everything[name] is not everything[first]]
 
 
-def _unexpected(actual: List[str], expected_group: Mapping[str, int],
-                groups: List[List[str]]) -> str:
+def _unexpected(actual: list[str], expected_group: Mapping[str, int],
+                groups: list[list[str]]) -> str:
     listed = ', '.join(repr(n) for n in actual)
     wanted = [g for g in groups if any(n in g for n in actual)]
     if not wanted:
@@ -187,7 +200,7 @@ def _unexpected(actual: List[str], expected_group: Mapping[str, int],
             + (f' and {", ".join(repr(n) for n in loose)} untied' if loose else ''))
 
 
-def find_copies(block: gluon.Block, *, include_constant: bool = False) -> List[List[str]]:
+def find_copies(block: gluon.Block, *, include_constant: bool = False) -> list[list[str]]:
     """Groups of separate (untied) parameters holding identical values.
 
     A copy is often a tie that was lost, for example by loading a checkpoint into a
@@ -206,8 +219,8 @@ def find_copies(block: gluon.Block, *, include_constant: bool = False) -> List[L
         order; tied names are listed once (the tie is not a copy).
     """
     mx.nd.waitall()
-    order = {}
-    buckets: Dict[Tuple, List[Tuple[str, gluon.Parameter]]] = {}
+    order: dict[str, int] = {}
+    buckets: dict[tuple, list[tuple[str, gluon.Parameter]]] = {}
     for name, param in named_parameters(block):
         if _compat.is_initialized(param):
             order[name] = len(order)
@@ -220,9 +233,9 @@ def find_copies(block: gluon.Block, *, include_constant: bool = False) -> List[L
     return sorted(groups, key=lambda g: order[g[0]])
 
 
-def _identical(members: List[Tuple[str, gluon.Parameter]],
-               include_constant: bool) -> List[List[str]]:
-    by_digest: Dict[bytes, List[Tuple[str, gluon.Parameter]]] = {}
+def _identical(members: list[tuple[str, gluon.Parameter]],
+               include_constant: bool) -> list[list[str]]:
+    by_digest: dict[bytes, list[tuple[str, gluon.Parameter]]] = {}
     for name, param in members:
         values = _values(param)
         if not include_constant and values.size and (values == values.flat[0]).all():
@@ -242,7 +255,7 @@ def _values(param: gluon.Parameter):
     return _compat.param_arrays(param)[0][1].asnumpy()
 
 
-Source = Union[gluon.Block, Mapping[str, gluon.Parameter]]
+Source: TypeAlias = gluon.Block | Mapping[str, gluon.Parameter]
 
 
 def share(dst: gluon.Block, src: Source) -> gluon.Block:
@@ -293,7 +306,7 @@ def share(dst: gluon.Block, src: Source) -> gluon.Block:
     return dst
 
 
-def _source(src: Source) -> Dict[str, gluon.Parameter]:
+def _source(src: Source) -> dict[str, gluon.Parameter]:
     if isinstance(src, gluon.Block):
         return dict(named_parameters(src, remove_duplicate=False))
     if not isinstance(src, Mapping):
@@ -311,7 +324,7 @@ def _describe(src: Source) -> str:
     return type(src).__name__ if isinstance(src, gluon.Block) else 'the given parameters'
 
 
-def describe_ties(block: gluon.Block) -> List[Dict[str, Any]]:
+def describe_ties(block: gluon.Block) -> list[dict[str, Any]]:
     """One record per tie group: ``names``, ``shape`` (``None`` for an unknown
     dimension), ``dtype``, ``size`` (elements stored once) and ``devices``."""
     everything = dict(named_parameters(block, remove_duplicate=False))
@@ -319,12 +332,28 @@ def describe_ties(block: gluon.Block) -> List[Dict[str, Any]]:
     for names in tie_groups(block):
         param = everything[names[0]]
         shape = _compat.param_shape(param)
-        known = shape is not None and None not in shape
-        size = 1
-        for dim in shape if known else ():
-            size *= dim
+        dims = [d for d in shape or () if d is not None]
+        size = math.prod(dims) if shape is not None and len(dims) == len(shape) else None
         records.append({'names': names, 'shape': list(shape) if shape is not None else None,
-                        'dtype': _compat.param_dtype(param), 'size': size if known else None,
+                        'dtype': _compat.param_dtype(param), 'size': size,
                         'devices': [_compat.device_name(d)
                                     for d in _compat.param_devices(param)]})
     return records
+
+
+def ties_text(title: str, records: list[dict[str, Any]]) -> str:
+    """The tie groups of :func:`describe_ties` as text: a headline, then one line per
+    group (``1.weight = 2.weight  (8, 8) float32, 64 params``)."""
+    if not records:
+        return f'{title}: no tied parameters'
+    saved = sum(r['size'] * (len(r['names']) - 1) for r in records if r['size'] is not None)
+    names = sum(len(r['names']) for r in records)
+    lines = [(f'{title}: {len(records)} tied parameter{"s" if len(records) > 1 else ""} under '
+             f'{names} names; tying stores {saved:,} fewer values')]
+    labels = [' = '.join(r['names']) for r in records]
+    width = max(len(label) for label in labels)
+    for label, r in zip(labels, records):
+        size = '?' if r['size'] is None else f'{r["size"]:,}'
+        shape = shape_text(None if r['shape'] is None else tuple(r['shape']))
+        lines.append(f'  {label:<{width}}  {shape} {r["dtype"]}, {size} params')
+    return '\n'.join(lines)

@@ -1,19 +1,18 @@
 """Ties: found by identity, proved per device, made portably, and behaving as one tensor."""
 
 import mxnet as mx
+import nets
 import numpy as onp
 import pytest
+import tie_styles
 from mxnet import gluon
 from mxnet.gluon import nn
+from tie_styles import STYLES
 
 import gluonparams as gp
 from gluonparams import _compat, zoo
 from gluonparams.errors import OptionError, ShareError
 from gluonparams.ties import describe_ties
-
-import nets
-import tie_styles
-from tie_styles import STYLES
 
 by_style = pytest.mark.parametrize('style', STYLES, ids=[s.name for s in STYLES])
 
@@ -73,6 +72,31 @@ def test_gradients_accumulate_over_every_use(style, device):
             assert not onp.allclose(grads[group[0]], twin[where][group[0]])
         for name in set(grads) - tied_names:
             onp.testing.assert_allclose(grads[name], twin[where][name], rtol=1e-5, atol=1e-6)
+
+
+@by_style
+def test_each_device_holds_one_buffer_that_every_name_reads(style, device):
+    tied, untied = tie_styles.pair(style, device)
+    for group in style.ties:
+        per_device = [{_compat.buffer_address(a) for a in gp.get(tied, n).list_data()}
+                      for n in group]
+        assert all(addresses == per_device[0] for addresses in per_device)
+        assert len(per_device[0]) == len(nets.devices_of(device))   # one buffer per device
+        twin = [{_compat.buffer_address(a) for a in gp.get(untied, n).list_data()}
+                for n in group]
+        assert not set.intersection(*twin)                          # the twin: one per name
+
+
+@by_style
+def test_a_hybridized_network_keeps_the_tie(style, device):
+    tied = tie_styles.build(style, device)
+    imperative = tie_styles.gradients(tied, style, device)
+    tied.hybridize()
+    hybridized = tie_styles.gradients(tied, style, device)
+    for where, grads in imperative.items():
+        for name, grad in grads.items():
+            onp.testing.assert_allclose(hybridized[where][name], grad, rtol=1e-5, atol=1e-6)
+    gp.check_ties(tied, style.ties)
 
 
 @by_style
@@ -294,8 +318,8 @@ def test_share_refreshes_a_hybridized_blocks_graph():
 
 @pytest.mark.parametrize('src, message', [
     (nn.Dense(3, in_units=5), "'weight': different shapes: dst is (3, 4), src is (3, 5)"),
-    (nn.Dense(3, in_units=4, dtype='float16'), "'weight': different dtypes: dst is float32, "
-                                                 "src is float16"),
+    (nn.Dense(3, in_units=4, dtype='float16'), ("'weight': different dtypes: dst is float32, "
+                                                 "src is float16")),
     (nn.Sequential(), None),
     ({'wieght': gluon.Parameter('w', shape=(3, 4))}, "'wieght': no such parameter"),
     ({'weight': 'not a parameter'}, 'these entries do not: '),

@@ -9,16 +9,16 @@ Only the styles the installed MXNet supports are listed (1.x has no
 ``params=``).
 """
 
-from typing import Callable, List, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
+import nets
 import numpy as onp
 from mxnet import autograd, gluon
 from mxnet.gluon import nn
 
 import gluonparams as gp
 from gluonparams import _compat, zoo
-
-import nets
 
 VOCAB, DIM = 7, 4
 DECK_TIES = [['1.weight', '2.weight'], ['1.bias', '2.bias']]
@@ -27,15 +27,16 @@ DECK_TIES = [['1.weight', '2.weight'], ['1.bias', '2.bias']]
 class Style(NamedTuple):
     name: str
     build: Callable[[bool], gluon.Block]   # tied=True/False -> uninitialized network
-    ties: List[List[str]]                  # the tie groups the style makes
+    ties: list[list[str]]                  # the tie groups the style makes
     input_shape: tuple
     tokens: bool = False                   # integer token inputs (language models)
 
 
 def _deck(tie):
-    """The deck's cell 6 with its shapes left for Gluon to infer; ``tie(clone, shared)``."""
+    """The deck's cell 6, hybridizable, shapes left for Gluon to infer; ``tie(clone, shared)``
+    makes the tie (and may return the block to use instead of ``clone``)."""
     def build(tied):
-        net = nn.Sequential()
+        net = nn.HybridSequential()
         shared = nn.Dense(8, activation='relu')
         clone = nn.Dense(8, activation='relu')
         if tied:
@@ -50,7 +51,7 @@ def _params_at_construction(clone, shared):
 
 
 def _same_block(tied):
-    net = nn.Sequential()
+    net = nn.HybridSequential()
     repeated = nn.Dense(8, in_units=8, activation='tanh')
     second = repeated if tied else nn.Dense(8, in_units=8, activation='tanh')
     net.add(nn.Dense(8, in_units=5), repeated, second, nn.Dense(3, in_units=8))
