@@ -8,7 +8,6 @@ of names is *not* tied are worded in :mod:`gluonparams._why`.
 """
 
 import difflib
-import hashlib
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeAlias
@@ -204,9 +203,10 @@ def find_copies(block: gluon.Block, *, include_constant: bool = False) -> list[l
     """Groups of separate (untied) parameters holding identical values.
 
     A copy is often a tie that was lost, for example by loading a checkpoint into a
-    network built without the tie. Parameters are bucketed by shape and dtype, then
-    by a digest of their bytes, so values are read once and compared only within
-    a bucket; equality is bitwise, on each parameter's first device.
+    network built without the tie. Parameters are bucketed by shape and dtype; within
+    a bucket only the first values are read; only parameters whose first values
+    match another's are read whole and compared. Equality is bitwise, on each
+    parameter's first device.
 
     Args:
         block: the network (uninitialized parameters are skipped).
@@ -220,7 +220,7 @@ def find_copies(block: gluon.Block, *, include_constant: bool = False) -> list[l
     """
     mx.nd.waitall()
     order: dict[str, int] = {}
-    buckets: dict[tuple, list[tuple[str, gluon.Parameter]]] = {}
+    buckets: dict[tuple, list[Named]] = {}
     for name, param in named_parameters(block):
         if _compat.is_initialized(param):
             order[name] = len(order)
@@ -228,31 +228,42 @@ def find_copies(block: gluon.Block, *, include_constant: bool = False) -> list[l
             buckets.setdefault(key, []).append((name, param))
     groups = []
     for members in buckets.values():
-        if len(members) > 1:
-            groups += _identical(members, include_constant)
-    return sorted(groups, key=lambda g: order[g[0]])
+        for candidates in _same(members, _head):
+            groups += _same(candidates, lambda p: _whole(p, include_constant))
+    return sorted(([n for n, _ in g] for g in groups), key=lambda g: order[g[0]])
 
 
-def _identical(members: list[tuple[str, gluon.Parameter]],
-               include_constant: bool) -> list[list[str]]:
-    by_digest: dict[bytes, list[tuple[str, gluon.Parameter]]] = {}
+Named: TypeAlias = tuple[str, gluon.Parameter]
+_HEAD = 64   # how many leading values of a vector are read to tell it apart
+
+
+def _same(members: list[Named], key) -> list[list[Named]]:
+    """Groups of two or more members with equal ``key(param)`` (``None``: left out)."""
+    if len(members) < 2:
+        return []
+    by_key: dict[bytes, list[Named]] = {}
     for name, param in members:
-        values = _values(param)
-        if not include_constant and values.size and (values == values.flat[0]).all():
-            continue
-        digest = hashlib.blake2b(values.tobytes(), digest_size=20).digest()
-        by_digest.setdefault(digest, []).append((name, param))
-    groups = []
-    for same in by_digest.values():
-        if len(same) > 1:   # confirm bitwise, so a digest collision cannot report a copy
-            first = _values(same[0][1]).tobytes()
-            group = [n for n, p in same if _values(p).tobytes() == first]
-            groups += [group] if len(group) > 1 else []
-    return groups
+        value = key(param)
+        if value is not None:
+            by_key.setdefault(value, []).append((name, param))
+    return [group for group in by_key.values() if len(group) > 1]
 
 
-def _values(param: gluon.Parameter):
-    return _compat.param_arrays(param)[0][1].asnumpy()
+def _first_array(param: gluon.Parameter):
+    return _compat.param_arrays(param)[0][1]
+
+
+def _head(param: gluon.Parameter) -> bytes:
+    """The first slice along the first axis (the first values of a vector): one view."""
+    array = _first_array(param)
+    return array[:1 if array.ndim > 1 else _HEAD].asnumpy().tobytes()
+
+
+def _whole(param: gluon.Parameter, include_constant: bool) -> bytes | None:
+    values = _first_array(param).asnumpy()
+    if not include_constant and values.size and (values == values.flat[0]).all():
+        return None
+    return values.tobytes()
 
 
 Source: TypeAlias = gluon.Block | Mapping[str, gluon.Parameter]

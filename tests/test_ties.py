@@ -262,6 +262,24 @@ def test_find_copies_skips_constants_unless_asked():
     assert gp.find_copies(wide) == [['0.weight', '2.weight']]
 
 
+@pytest.mark.parametrize('make, name, index', [
+    (lambda: nn.Embedding(3, 4), 'weight', (2, 3)),             # the same first row
+    (lambda: nn.LayerNorm(in_channels=100), 'gamma', (99,)),    # the same first 64 values
+])
+def test_find_copies_reads_past_equal_first_values(make, name, index):
+    net = nn.Sequential()
+    net.add(make(), make())
+    net.initialize()
+    first, second = gp.get(net, f'0.{name}'), gp.get(net, f'1.{name}')
+    values = onp.random.RandomState(0).uniform(size=first.shape)
+    first.set_data(_compat.array(values))
+    values[index] += 1
+    second.set_data(_compat.array(values))
+    assert gp.find_copies(net) == []
+    second.set_data(first.data())
+    assert gp.find_copies(net) == [[f'0.{name}', f'1.{name}']]
+
+
 def test_find_copies_after_loading_into_a_net_built_without_the_tie(tmp_path):
     lm = tie_styles.build(STYLES[-1], mx.cpu(0))
     path = str(tmp_path / 'lm.params')
