@@ -147,37 +147,6 @@ def share_parameters(dst: gluon.Block, shared: dict) -> None:
     _clear_cached_graphs(dst)
 
 
-def _owner(block: gluon.Block, name: str) -> Tuple[gluon.Block, str]:
-    *path, attr = name.split('.')
-    for part in path:
-        block = dict(children(block))[part]
-    return block, attr
-
-
-def _retie_1x(owner: gluon.Block, attr: str, param: gluon.Parameter) -> None:
-    old = owner._reg_params.get(attr)
-    if old is param:
-        return
-    owner._reg_params[attr] = param
-    object.__setattr__(owner, attr, param)   # Block.__setattr__ asserts on a re-assignment
-    entries = owner._params._params          # ParameterDict: {full name: Parameter}
-    if any(value is old for value in entries.values()):
-        items = [(param.name, param) if value is old else (key, value)
-                 for key, value in entries.items()]
-        entries.clear()
-        entries.update(items)
-
-
-def _clear_cached_graphs(block: gluon.Block) -> None:
-    stack = [block]
-    while stack:
-        blk = stack.pop()
-        clear = getattr(blk, '_clear_cached_op', None)
-        if clear is not None:
-            clear()
-        stack.extend(child for _, child in children(blk))
-
-
 def model_zoo_names() -> List[str]:
     """The names ``mxnet.gluon.model_zoo.vision.get_model`` accepts (it keeps no public list)."""
     from mxnet.gluon.model_zoo import vision
@@ -210,6 +179,37 @@ def is_device(obj: Any) -> bool:
 
 
 # --- for ties ---
+def _owner(block: gluon.Block, name: str) -> Tuple[gluon.Block, str]:
+    *path, attr = name.split('.')
+    for part in path:
+        block = dict(children(block))[part]
+    return block, attr
+
+
+def _retie_1x(owner: gluon.Block, attr: str, param: gluon.Parameter) -> None:
+    old = owner._reg_params.get(attr)
+    if old is param:
+        return
+    owner._reg_params[attr] = param
+    object.__setattr__(owner, attr, param)   # Block.__setattr__ asserts on a re-assignment
+    entries = owner._params._params          # ParameterDict: {full name: Parameter}
+    if any(value is old for value in entries.values()):
+        items = [(param.name, param) if value is old else (key, value)
+                 for key, value in entries.items()]
+        entries.clear()
+        entries.update(items)
+
+
+def _clear_cached_graphs(block: gluon.Block) -> None:
+    stack = [block]
+    while stack:
+        blk = stack.pop()
+        clear = getattr(blk, '_clear_cached_op', None)
+        if clear is not None:
+            clear()
+        stack.extend(child for _, child in children(blk))
+
+
 def buffer_address(array: Any) -> int:
     """The address of the memory an NDArray (1.x) or numpy-style ndarray reads.
 

@@ -112,8 +112,9 @@ def _missing(block: gluon.Block, name: Any, everything: Mapping[str, Any]) -> st
     except PathError as e:
         return f'no such parameter ({e}){hint}'
     inside = [n for n in everything if n.startswith(name + '.')] if name else list(everything)
+    more = f' and {len(inside) - 8} more' if len(inside) > 8 else ''
     return (f'a block ({type(found).__name__}), not a parameter; its parameters: '
-            f'{", ".join(repr(n) for n in inside[:8]) or "none"}')
+            f'{", ".join(repr(n) for n in inside[:8]) or "none"}{more}')
 
 
 def check_ties(block: gluon.Block, expected: Iterable[Sequence[str]]) -> None:
@@ -149,8 +150,9 @@ def check_ties(block: gluon.Block, expected: Iterable[Sequence[str]]) -> None:
         if len(labels) > 1 or None in labels:
             problems.append(_unexpected(actual, expected_group, groups))
     if problems:
+        fix = _FIX if any(p.startswith('missing tie') for p in problems) else ''
         raise TieError(f'{len(problems)} tie problem(s) in {type(block).__name__}:\n  '
-                       + '\n  '.join(problems))
+                       + '\n  '.join(problems) + fix)
 
 
 def _expected_groups(expected: Iterable[Sequence[str]]) -> list[list[str]]:

@@ -83,4 +83,6 @@ def test_tied_embeddings_example_proves_the_tie_and_catches_losing_it():
         "copies found: [['embed.weight', 'decoder.weight']]",
         '1 tie problem(s) in TinyLM:',
         ("  missing tie: 'decoder.weight' is not tied to 'embed.weight': equal but not tied: "
-         "a copy (separate Parameters holding equal values)")]
+         "a copy (separate Parameters holding equal values)"),
+        ('Tie parameters by identity: gp.share(dst, src), share_parameters (MXNet 2.0), '
+         'params= at construction (1.x), or the same block instance at several positions.')]

@@ -229,6 +229,16 @@ def test_check_ties_reports_every_problem_at_once():
     assert lines[3].startswith("  expected 'nope' to be tied to '3.bias': no such parameter")
     assert lines[4] == ("  unexpected tie: '1.bias', '2.bias' are one Parameter; "
                         "none of them is expected to be tied")
+    assert lines[5].startswith('Tie parameters by identity: gp.share(dst, src)')
+
+
+def test_a_block_name_lists_its_parameters():
+    net = nn.Sequential()
+    net.add(nn.Sequential())
+    net[0].add(*[nn.Dense(2, in_units=2) for _ in range(5)])
+    with pytest.raises(gp.TieError, match=r"'0': a block \(Sequential\), not a parameter; its "
+                                          r"parameters: '0.0.weight', .*'0.3.bias' and 2 more"):
+        gp.assert_tied(net, '0', '0.0.weight')
 
 
 def test_check_ties_catches_a_partly_expected_group():
