@@ -12,24 +12,15 @@
 """
 
 import argparse
-import time
 
 import mxnet as mx
 import numpy as onp
+from bench_traversal import best  # best-of-N timing, shared by the benchmarks
 from mxnet.gluon import nn
 
 import gluonparams as gp
 from gluonparams import zoo
 from gluonparams.ties import groups_by_identity
-
-
-def best(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def tied_wide(n):
