@@ -10,6 +10,10 @@ from .errors import TieError as TieError
 from .select import select as select
 from .summary import Summary as Summary
 from .summary import summary as summary
+from .ties import assert_tied as assert_tied
+from .ties import check_ties as check_ties
+from .ties import find_copies as find_copies
+from .ties import share as share
 from .ties import tie_groups as tie_groups
 from .tree import get as get
 from .tree import named_blocks as named_blocks
@@ -22,10 +26,14 @@ __all__ = [
     'GluonParamsError',
     'Summary',
     'TieError',
+    'assert_tied',
+    'check_ties',
+    'find_copies',
     'get',
     'named_blocks',
     'named_parameters',
     'select',
+    'share',
     'summary',
     'tie_groups',
 ]

@@ -4,6 +4,7 @@ Each difference is detected once, by feature, at import; the rest of the library
 calls the named helpers below and never tests a version itself.
 """
 
+import ctypes
 import weakref
 from typing import Any, Iterable, List, Optional, Tuple
 
@@ -128,18 +129,22 @@ def uniform(shape: Tuple[int, ...], device: Any = None):
 def share_parameters(dst: gluon.Block, shared: dict) -> None:
     """Tie ``dst``'s parameters to ``shared`` (``{structural name: Parameter}``).
 
-    2.0 delegates to ``Block.share_parameters``; 1.x, which lacks it, assigns each
-    Parameter to the attribute its name points at, which re-registers it.
+    2.0 delegates to ``Block.share_parameters``. 1.x lacks it and refuses to assign
+    a Parameter over a registered one, so each tie is made where 1.x itself looks:
+    the owner's ``_reg_params`` (forward, ``hybrid_forward``, ``save_parameters``),
+    the attribute, and the owner's ``ParameterDict`` (``collect_params``: initialize,
+    Trainer, shape inference), where the replaced Parameter is swapped out in place,
+    as ``params=`` at construction would have built it. Either way the cached graphs
+    of hybridized blocks under ``dst`` are dropped so they are rebuilt with the tie.
+    Names must exist in ``dst`` (callers validate).
     """
     if HAS_SHARE_PARAMETERS:
         dst.share_parameters(shared)
-        return
-    for name, param in shared.items():
-        *path, attr = name.split('.')
-        owner = dst
-        for part in path:
-            owner = dict(children(owner))[part]
-        setattr(owner, attr, param)
+    else:
+        for name, param in shared.items():
+            owner, attr = _owner(dst, name)
+            _retie_1x(owner, attr, param)
+    _clear_cached_graphs(dst)
 
 
 def model_zoo_names() -> List[str]:
@@ -171,3 +176,70 @@ _DEVICE_TYPE = type(mx.cpu())   # mx.Context in 1.x, mx.Device in 2.0
 def is_device(obj: Any) -> bool:
     """True for an MXNet Context (1.x) or Device (2.0)."""
     return isinstance(obj, _DEVICE_TYPE)
+
+
+# --- for ties ---
+def _owner(block: gluon.Block, name: str) -> Tuple[gluon.Block, str]:
+    *path, attr = name.split('.')
+    for part in path:
+        block = dict(children(block))[part]
+    return block, attr
+
+
+def _retie_1x(owner: gluon.Block, attr: str, param: gluon.Parameter) -> None:
+    old = owner._reg_params.get(attr)
+    if old is param:
+        return
+    owner._reg_params[attr] = param
+    object.__setattr__(owner, attr, param)   # Block.__setattr__ asserts on a re-assignment
+    entries = owner._params._params          # ParameterDict: {full name: Parameter}
+    if any(value is old for value in entries.values()):
+        items = [(param.name, param) if value is old else (key, value)
+                 for key, value in entries.items()]
+        entries.clear()
+        entries.update(items)
+
+
+def _clear_cached_graphs(block: gluon.Block) -> None:
+    stack = [block]
+    while stack:
+        blk = stack.pop()
+        clear = getattr(blk, '_clear_cached_op', None)
+        if clear is not None:
+            clear()
+        stack.extend(child for _, child in children(blk))
+
+
+def buffer_address(array: Any) -> int:
+    """The address of the memory an NDArray (1.x) or numpy-style ndarray reads.
+
+    Two arrays are one buffer when they read the same memory; two Python objects
+    may wrap it. Call ``mx.nd.waitall()`` first when the array may still be pending.
+    """
+    pointer = ctypes.c_void_p()
+    mx.base.check_call(mx.base._LIB.MXNDArrayGetData(array.handle, ctypes.byref(pointer)))
+    return int(pointer.value or 0)
+
+
+def array_device(array: Any) -> Any:
+    """The device an array lives on (``.device`` in 2.0, ``.ctx`` in 1.x)."""
+    return array.device if HAS_DEVICE_API else array.ctx
+
+
+def array(values: Any, device: Any = None, dtype: str = 'float32'):
+    """An MXNet array of ``values`` of the kind the current semantics expect."""
+    return _array_module().array(values, dtype=dtype, **device_kwargs(device))
+
+
+def array_module():
+    """``mx.np`` or ``mx.nd``: the module whose ``dot``, ``zeros``... fit the semantics."""
+    return _array_module()
+
+
+def param_arrays(param: gluon.Parameter) -> List[Tuple[Any, Any]]:
+    """``(device, array)`` for each device an initialized parameter lives on.
+
+    Reads without side effects: 2.0's ``Parameter.data()`` also binds the array to
+    the parameter's graph variable, which ``list_data()`` does not.
+    """
+    return list(zip(param_devices(param), param.list_data()))

@@ -10,6 +10,7 @@ import mxnet as mx
 from . import zoo
 from .errors import GluonParamsError, OptionError, PathError, PatternError
 from .summary import summary
+from .ties import describe_ties, ties_text
 
 # bad requests (a wrong name, pattern or option) exit 2, like argparse's own errors
 _USAGE_ERRORS = (OptionError, PatternError, PathError)
@@ -61,6 +62,18 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_ties(args: argparse.Namespace) -> int:
+    net, example = zoo.build(args.model, input_shape=args.input_shape, init=mx.init.Zero())
+    net(example)    # settle deferred shapes
+    records = describe_ties(net)
+    if args.format == 'json':
+        print(json.dumps({'model': args.model, 'type': type(net).__name__, 'ties': records},
+                         indent=2))
+    else:
+        print(ties_text(f'{args.model} ({type(net).__name__})', records))
+    return 0
+
+
 def _footer(result) -> List[str]:
     from ._render import footer
     return footer(result)
@@ -90,6 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument('--fold', action='store_true',
                      help='draw runs of identical sibling blocks as one row')
     cmd.set_defaults(func=_cmd_summary)
+
+    cmd = commands.add_parser(
+        'ties', help='list the tied parameters of a network',
+        description='List each parameter reachable under several names (a tie), with its '
+                    'shape and size. With no option: the deck\'s tied network.')
+    _add_model_options(cmd)
+    cmd.add_argument('--format', choices=('text', 'json'), default='text')
+    cmd.set_defaults(func=_cmd_ties)
     return parser
 
 

@@ -15,6 +15,7 @@ __all__ = [
     'DeviceError',
     'TieError',
     'CheckpointError',
+    'ShareError',
 ]
 
 
@@ -48,6 +49,11 @@ class TieError(GluonParamsError, AssertionError):
 
 class CheckpointError(GluonParamsError):
     """A checkpoint that cannot be written, read, or loaded into the given network."""
+
+
+class ShareError(GluonParamsError, ValueError):
+    """Parameters that cannot be tied: a name missing on one side, or shapes or dtypes
+    that differ."""
 
 
 def check_option(name: str, value: object, allowed) -> None:

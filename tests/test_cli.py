@@ -4,9 +4,12 @@ import sys
 
 import pytest
 
+import gluonparams as gp
 from gluonparams.cli import build_parser, main
 
-EXPECTED_COMMANDS = ['summary']
+import nets
+
+EXPECTED_COMMANDS = ['summary', 'ties']
 
 
 def test_default_is_the_decks_tied_network(capsys):
@@ -49,7 +52,8 @@ def test_bad_pattern_exits_2(capsys):
 
 
 @pytest.mark.parametrize('argv', [['summary', '--depth', '-1'], ['summary', '--format', 'xml'],
-                                  ['summary', '--input-shape', '1,a'], ['nope']])
+                                  ['summary', '--input-shape', '1,a'], ['nope'],
+                                  ['ties', '--format', 'tree']])
 def test_argument_errors_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as info:
         main(argv)
@@ -76,3 +80,32 @@ def test_console_script_runs_the_main_job():
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert 'Total params: 330' in done.stdout
+
+
+def test_ties_lists_the_decks_tie_groups(capsys):
+    assert main(['ties']) == 0
+    lines = capsys.readouterr().out.splitlines()
+    # the deck's tied Dense(8) layers share an (8, 8) weight and an (8,) bias: 64 + 8 values
+    assert lines == [('deck-tied (Sequential): 2 tied parameters under 4 names; '
+                      'tying stores 72 fewer values'),
+                     '  1.weight = 2.weight  (8, 8) float32, 64 params',
+                     '  1.bias = 2.bias      (8,) float32, 8 params']
+
+
+def test_ties_as_json_are_the_libraries_tie_groups(capsys):
+    assert main(['ties', '--model', 'deck-tied', '--format', 'json']) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data['model'] == 'deck-tied' and data['type'] == 'Sequential'
+    assert [t['names'] for t in data['ties']] == gp.tie_groups(nets.deck_tied())
+    assert [t['size'] for t in data['ties']] == [64, 8]
+    assert data['ties'][0]['devices'] == ['cpu(0)']
+
+
+def test_ties_of_a_network_without_ties(capsys):
+    assert main(['ties', '--model', 'deck-toy']) == 0
+    assert capsys.readouterr().out == 'deck-toy (Sequential): no tied parameters\n'
+
+
+def test_ties_unknown_model_exits_2(capsys):
+    assert main(['ties', '--model', 'deck-tide']) == 2
+    assert "unknown model 'deck-tide'. Did you mean deck-tied" in capsys.readouterr().err

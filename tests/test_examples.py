@@ -69,3 +69,20 @@ def test_summary_example_draws_the_tied_tree():
     assert 'unique parameters: 330' in out
     assert "tie groups: [['1.weight', '2.weight'], ['1.bias', '2.bias']]" in out
     assert '(8, ?)' in out and '→ shared with 1.weight' in out
+
+
+def test_tied_embeddings_example_proves_the_tie_and_catches_losing_it():
+    lines = run('tied_embeddings.py').splitlines()
+    assert lines[0] == "tie groups: [['embed.weight', 'decoder.weight']]"
+    # embedding 50 x 16 = 800, hidden 16 x 16 + 16 = 272, decoder bias 50: 1,122 stored once
+    assert lines[1] == 'parameters stored: 1,122 (untied: 1,922, saved |V| * d = 800)'
+    first, last = map(float, re.fullmatch(r'training loss: ([\d.]+) -> ([\d.]+)', lines[2]).groups())
+    assert last < first
+    assert lines[3:] == [
+        'still tied after training',
+        "copies found: [['embed.weight', 'decoder.weight']]",
+        '1 tie problem(s) in TinyLM:',
+        ("  missing tie: 'decoder.weight' is not tied to 'embed.weight': equal but not tied: "
+         "a copy (separate Parameters holding equal values)"),
+        ('Tie parameters by identity: gp.share(dst, src), share_parameters (MXNet 2.0), '
+         'params= at construction (1.x), or the same block instance at several positions.')]
