@@ -7,7 +7,11 @@ walks it once, in linear time, with Gluon's structural names (``'0.weight'``).
 from .errors import CheckpointError as CheckpointError
 from .errors import GluonParamsError as GluonParamsError
 from .errors import TieError as TieError
+from .select import configure as configure
+from .select import freeze as freeze
+from .select import no_weight_decay as no_weight_decay
 from .select import select as select
+from .select import unfreeze as unfreeze
 from .summary import Summary as Summary
 from .summary import summary as summary
 from .ties import tie_groups as tie_groups
@@ -22,10 +26,14 @@ __all__ = [
     'GluonParamsError',
     'Summary',
     'TieError',
+    'configure',
+    'freeze',
     'get',
     'named_blocks',
     'named_parameters',
+    'no_weight_decay',
     'select',
     'summary',
     'tie_groups',
+    'unfreeze',
 ]
