@@ -12,6 +12,9 @@ from .select import freeze as freeze
 from .select import no_weight_decay as no_weight_decay
 from .select import select as select
 from .select import unfreeze as unfreeze
+from .stats import Stats as Stats
+from .stats import plot_histograms as plot_histograms
+from .stats import stats as stats
 from .summary import Summary as Summary
 from .summary import summary as summary
 from .ties import tie_groups as tie_groups
@@ -24,6 +27,7 @@ __version__ = '0.1.0'
 __all__ = [
     'CheckpointError',
     'GluonParamsError',
+    'Stats',
     'Summary',
     'TieError',
     'configure',
@@ -32,7 +36,9 @@ __all__ = [
     'named_blocks',
     'named_parameters',
     'no_weight_decay',
+    'plot_histograms',
     'select',
+    'stats',
     'summary',
     'tie_groups',
     'unfreeze',

@@ -15,6 +15,7 @@ __all__ = [
     'DeviceError',
     'TieError',
     'CheckpointError',
+    'DependencyError',
 ]
 
 
@@ -55,3 +56,7 @@ def check_option(name: str, value: object, allowed) -> None:
     if value not in allowed:
         choices = ', '.join(repr(a) for a in allowed)
         raise OptionError(f'{name}={value!r} is not supported; use one of {choices}')
+
+
+class DependencyError(GluonParamsError, ImportError):
+    """An optional dependency a function needs is not installed; the message says how to get it."""
