@@ -7,8 +7,9 @@ from typing import List, Optional, Sequence
 
 import mxnet as mx
 
-from . import zoo
+from . import _compat, zoo
 from .errors import GluonParamsError, OptionError, PathError, PatternError
+from .stats import fill_gradients, stats
 from .summary import summary
 
 # bad requests (a wrong name, pattern or option) exit 2, like argparse's own errors
@@ -71,6 +72,23 @@ def summary_print(result) -> None:
     _print(result, sys.stdout)
 
 
+def _cmd_stats(args: argparse.Namespace) -> int:
+    # statistics need the model's real initializer (zoo's default), never zeros; the
+    # input is random: a zero input would leave the first layer's gradient at zero
+    net, example = zoo.build(args.model, input_shape=args.input_shape)
+    x = _compat.uniform(tuple(example.shape))
+    if args.grad:
+        fill_gradients(net, x)
+    else:
+        net(x)
+    result = stats(net, args.select, grad=args.grad)
+    if args.format == 'json':
+        print(json.dumps(result.to_dict(), indent=2, allow_nan=False))
+    else:
+        print(result)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog='gluonparams',
@@ -90,6 +108,22 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument('--fold', action='store_true',
                      help='draw runs of identical sibling blocks as one row')
     cmd.set_defaults(func=_cmd_summary)
+
+    cmd = commands.add_parser(
+        'stats', help='statistics and flags for each parameter (or gradient)',
+        description='Mean, std, min, max, L2 norm, zeros and NaN/Inf of each parameter, '
+                    'computed in float64, with flags for NaN/Inf, all-zero weights, dead '
+                    'gradients and a std far from the initializer\'s. The network is '
+                    'initialized as its builder does and run once on a random input. '
+                    'With no option: the deck\'s tied network.')
+    _add_model_options(cmd)
+    cmd.add_argument('--select', metavar='PATTERN', action='append',
+                     help='keep parameters whose name matches this regular expression '
+                          '(searched anywhere in the name; repeat to add patterns)')
+    cmd.add_argument('--grad', action='store_true',
+                     help='the gradients of one backward pass (loss: the sum of the outputs)')
+    cmd.add_argument('--format', choices=('table', 'json'), default='table')
+    cmd.set_defaults(func=_cmd_stats)
     return parser
 
 

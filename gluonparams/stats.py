@@ -16,7 +16,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import mxnet as mx
 import numpy as onp
-from mxnet import gluon
+from mxnet import autograd, gluon
 from tabulate import tabulate
 
 from . import _compat
@@ -146,6 +146,15 @@ class Stats:
             lines.append(f'No flags: {len(self.rows)} parameter(s) look sane.')
         lines += [f'skipped {name}: {why}' for name, why in self.skipped.items()]
         return '\n'.join(lines)
+
+
+def fill_gradients(block: gluon.Block, *inputs: Any) -> None:
+    """One forward and backward pass on ``inputs`` (loss: the sum of the outputs), so
+    that every trainable parameter holds a gradient to inspect with ``grad=True``."""
+    with autograd.record():
+        out = block(*inputs)
+    out.backward()
+    mx.nd.waitall()
 
 
 def _number(value: Optional[float]) -> str:
