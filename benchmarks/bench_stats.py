@@ -11,13 +11,14 @@ have needed:
 """
 
 import argparse
-import time
 
 import mxnet as mx
 from mxnet.gluon.model_zoo import vision
 
 import gluonparams as gp
 from gluonparams._moments import CHUNK
+
+from bench_traversal import best   # best-of-N timing, shared by the benchmarks
 
 
 def mxnet_stats(net):
@@ -31,15 +32,6 @@ def mxnet_stats(net):
                                        d.min(), d.max(), array.sqrt((d * d).sum()),
                                        (d == 0).sum(), d.size - finite.sum())]
     return out
-
-
-def best(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main():
