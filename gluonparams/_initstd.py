@@ -12,10 +12,10 @@ Anything else (Orthogonal, Bilinear, LSTMBias, Mixed, custom) implies nothing.
 """
 
 import math
-from typing import Any, Optional, Tuple
+import numbers
+from typing import Any, Dict, Optional, Tuple
 
 import mxnet as mx
-import numpy as onp
 
 __all__ = ['resolve', 'expected_std', 'gives_zeros', 'describe']
 
@@ -41,7 +41,7 @@ def _constant_value(initializer: Any) -> Optional[float]:
         return 0.0
     if kind is _init.One:
         return 1.0
-    if kind is _init.Constant and onp.isscalar(initializer.value):
+    if kind is _init.Constant and isinstance(initializer.value, numbers.Real):
         return float(initializer.value)
     return None
 
@@ -74,7 +74,7 @@ def _xavier_std(initializer: Any, shape: Tuple[int, ...]) -> Optional[float]:
     if len(shape) < 2:
         return None     # MXNet's Xavier refuses vectors
     receptive = math.prod(shape[2:])
-    fans = {'in': shape[1] * receptive, 'out': shape[0] * receptive}
+    fans: Dict[str, float] = {'in': shape[1] * receptive, 'out': shape[0] * receptive}
     fans['avg'] = (fans['in'] + fans['out']) / 2
     factor = fans.get(initializer.factor_type)
     if not factor:

@@ -197,7 +197,8 @@ def stats(block: gluon.Block, pattern: Patterns = None, *, grad: bool = False,
     want = _one_device(device)
     of = 'grad' if grad else 'data'
     mx.nd.waitall()
-    rows, skipped = [], {}
+    rows: List[ParamStats] = []
+    skipped: Dict[str, str] = {}
     for name, param, flat, dev in read_selected(block, pattern, exclude, mode, grad, want,
                                                 skipped):
         rows.append(_record(name, param, flat, dev, of, default_init))
