@@ -23,7 +23,13 @@ from . import _compat
 from ._initstd import describe, expected_std, gives_zeros, resolve
 from ._moments import histogram, moments
 from .devices import as_devices
-from .errors import DependencyError, DeviceError, GluonParamsError, OptionError
+from .errors import (
+    DependencyError,
+    DeviceError,
+    GluonParamsError,
+    OptionError,
+    PathError,
+)
 from .select import Patterns, select
 
 __all__ = ['stats', 'plot_histograms', 'Stats', 'ParamStats', 'FLAGS', 'STD_FACTOR',
@@ -109,7 +115,7 @@ class Stats:
         for row in self.rows:
             if row.name == name:
                 return row
-        raise KeyError(f'no statistics for {name!r}; have {[r.name for r in self.rows]}')
+        raise PathError(f'no statistics for {name!r}; have {[r.name for r in self.rows]}')
 
     def __iter__(self) -> Iterator[ParamStats]:
         return iter(self.rows)
@@ -199,13 +205,15 @@ def stats(block: gluon.Block, pattern: Patterns = None, *, grad: bool = False,
     mx.nd.waitall()
     rows: List[ParamStats] = []
     skipped: Dict[str, str] = {}
-    for name, param, flat, dev in read_selected(block, pattern, exclude, mode, grad, want,
+    for name, param, flat, dev in _read_selected(block, pattern, exclude, mode, grad, want,
                                                 skipped):
         rows.append(_record(name, param, flat, dev, of, default_init))
     return Stats(of=of, rows=rows, skipped=skipped)
 
 
-def read_selected(block, pattern, exclude, mode, grad, device, skipped):
+def _read_selected(block: gluon.Block, pattern: Patterns, exclude: Patterns, mode: str,
+                   grad: bool, device: Any, skipped: Dict[str, str]
+                   ) -> Iterator[Tuple[str, gluon.Parameter, onp.ndarray, str]]:
     """Yield ``(name, param, flat numpy array, device name)`` for each readable
     selected parameter; the others go to ``skipped`` with the reason."""
     for name, param in select(block, pattern, exclude=exclude, mode=mode).items():
@@ -331,7 +339,7 @@ def plot_histograms(block: gluon.Block, pattern: Patterns = None, *, grad: bool 
     figure_type, canvas_type = _matplotlib()
     skipped: Dict[str, str] = {}
     panels = [(name, flat) for name, _, flat, _ in
-              read_selected(block, pattern, exclude, mode, grad, _one_device(device), skipped)]
+              _read_selected(block, pattern, exclude, mode, grad, _one_device(device), skipped)]
     if not panels:
         raise GluonParamsError(f'nothing to draw: no selected parameter holds '
                                f'{"a gradient" if grad else "data"} ({skipped or "none selected"})')
