@@ -9,6 +9,7 @@ import mxnet as mx
 
 from . import _compat, zoo
 from .errors import GluonParamsError, OptionError, PathError, PatternError
+from .select import compile_matcher
 from .stats import fill_gradients, stats
 from .summary import summary
 
@@ -73,6 +74,7 @@ def summary_print(result) -> None:
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:
+    compile_matcher(args.select)      # a bad pattern fails before a model is built
     # statistics need the model's real initializer (zoo's default), never zeros; the
     # input is random: a zero input would leave the first layer's gradient at zero
     net, example = zoo.build(args.model, input_shape=args.input_shape)
