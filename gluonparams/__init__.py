@@ -7,7 +7,14 @@ walks it once, in linear time, with Gluon's structural names (``'0.weight'``).
 from .errors import CheckpointError as CheckpointError
 from .errors import GluonParamsError as GluonParamsError
 from .errors import TieError as TieError
+from .select import configure as configure
+from .select import freeze as freeze
+from .select import no_weight_decay as no_weight_decay
 from .select import select as select
+from .select import unfreeze as unfreeze
+from .stats import Stats as Stats
+from .stats import plot_histograms as plot_histograms
+from .stats import stats as stats
 from .summary import Summary as Summary
 from .summary import summary as summary
 from .ties import assert_tied as assert_tied
@@ -24,16 +31,23 @@ __version__ = '0.1.0'
 __all__ = [
     'CheckpointError',
     'GluonParamsError',
+    'Stats',
     'Summary',
     'TieError',
     'assert_tied',
     'check_ties',
+    'configure',
     'find_copies',
+    'freeze',
     'get',
     'named_blocks',
     'named_parameters',
+    'no_weight_decay',
+    'plot_histograms',
     'select',
     'share',
+    'stats',
     'summary',
     'tie_groups',
+    'unfreeze',
 ]

@@ -7,8 +7,10 @@ from typing import List, Optional, Sequence
 
 import mxnet as mx
 
-from . import zoo
+from . import _compat, zoo
 from .errors import GluonParamsError, OptionError, PathError, PatternError
+from .select import compile_matcher
+from .stats import fill_gradients, stats
 from .summary import summary
 from .ties import describe_ties, ties_text
 
@@ -84,6 +86,24 @@ def summary_print(result) -> None:
     _print(result, sys.stdout)
 
 
+def _cmd_stats(args: argparse.Namespace) -> int:
+    compile_matcher(args.select)      # a bad pattern fails before a model is built
+    # statistics need the model's real initializer (zoo's default), never zeros; the
+    # input is random: a zero input would leave the first layer's gradient at zero
+    net, example = zoo.build(args.model, input_shape=args.input_shape)
+    x = _compat.uniform(tuple(example.shape))
+    if args.grad:
+        fill_gradients(net, x)
+    else:
+        net(x)
+    result = stats(net, args.select, grad=args.grad)
+    if args.format == 'json':
+        print(json.dumps(result.to_dict(), indent=2, allow_nan=False))
+    else:
+        print(result)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog='gluonparams',
@@ -111,6 +131,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(cmd)
     cmd.add_argument('--format', choices=('text', 'json'), default='text')
     cmd.set_defaults(func=_cmd_ties)
+
+    cmd = commands.add_parser(
+        'stats', help='statistics and flags for each parameter (or gradient)',
+        description='Mean, std, min, max, L2 norm, zeros and NaN/Inf of each parameter, '
+                    'computed in float64, with flags for NaN/Inf, all-zero weights, dead '
+                    'gradients and a std far from the initializer\'s. The network is '
+                    'initialized as its builder does and run once on a random input. '
+                    'With no option: the deck\'s tied network.')
+    _add_model_options(cmd)
+    cmd.add_argument('--select', metavar='PATTERN', action='append',
+                     help='keep parameters whose name matches this regular expression '
+                          '(searched anywhere in the name; repeat to add patterns)')
+    cmd.add_argument('--grad', action='store_true',
+                     help='the gradients of one backward pass (loss: the sum of the outputs)')
+    cmd.add_argument('--format', choices=('table', 'json'), default='table')
+    cmd.set_defaults(func=_cmd_stats)
     return parser
 
 

@@ -16,6 +16,7 @@ __all__ = [
     'TieError',
     'CheckpointError',
     'ShareError',
+    'DependencyError',
 ]
 
 
@@ -54,6 +55,10 @@ class CheckpointError(GluonParamsError):
 class ShareError(GluonParamsError, ValueError):
     """Parameters that cannot be tied: a name missing on one side, or shapes or dtypes
     that differ."""
+
+
+class DependencyError(GluonParamsError, ImportError):
+    """An optional dependency a function needs is not installed; the message says how to get it."""
 
 
 def check_option(name: str, value: object, allowed) -> None:

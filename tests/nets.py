@@ -74,3 +74,10 @@ def wide(n, layer=nn.BatchNorm):
 
 ALL = {'deck_toy': deck_toy, 'deck_tied': deck_tied, 'same_block_twice': same_block_twice,
        'tied_lm': tied_lm}
+
+
+def resnet18(device=None, init=None, side=32):
+    """The model zoo's ResNet-18 after one forward pass on a small ``(1, 3, side, side)`` input."""
+    net = zoo.model_zoo_net('resnet18_v1', device, init)
+    net(_compat.uniform((1, 3, side, side), devices_of(device)[0]))
+    return net

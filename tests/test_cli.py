@@ -5,11 +5,12 @@ import sys
 import pytest
 
 import gluonparams as gp
+from gluonparams import zoo
 from gluonparams.cli import build_parser, main
 
 import nets
 
-EXPECTED_COMMANDS = ['summary', 'ties']
+EXPECTED_COMMANDS = ['summary', 'ties', 'stats']
 
 
 def test_default_is_the_decks_tied_network(capsys):
@@ -109,3 +110,36 @@ def test_ties_of_a_network_without_ties(capsys):
 def test_ties_unknown_model_exits_2(capsys):
     assert main(['ties', '--model', 'deck-tide']) == 2
     assert "unknown model 'deck-tide'. Did you mean deck-tied" in capsys.readouterr().err
+def test_stats_defaults_to_the_decks_tied_network(capsys):
+    assert main(['stats']) == 0
+    lines = capsys.readouterr().out.splitlines()
+    names = [line.split()[0] for line in lines[2:8]]
+    assert names == ['0.weight', '0.bias', '1.weight', '1.bias', '3.weight', '3.bias']
+    assert 'No flags: 6 parameter(s) look sane.' in lines
+
+
+def test_stats_of_a_model_zoo_network_use_its_real_initializer(capsys):
+    # built with zeros (as the summary does), every weight would be flagged 'all zero'
+    assert main(['stats', '--model', 'resnet18_v1', '--input-shape', '1,3,32,32',
+                 '--format', 'json']) == 0
+    data = json.loads(capsys.readouterr().out)
+    expected = list(gp.select(zoo.model_zoo_net('resnet18_v1')))
+    assert [r['name'] for r in data['rows']] == expected and data['of'] == 'data'
+    assert data['flagged'] == []
+    conv = data['rows'][0]
+    assert conv['init'] == 'Uniform(scale=0.07)' and 0.03 < conv['std'] < 0.05
+
+
+def test_stats_of_gradients_with_a_selection(capsys):
+    assert main(['stats', '--model', 'resnet18_v1', '--input-shape', '2,3,32,32', '--grad',
+                 '--select', r'^features\.1\.', '--format', 'json']) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data['of'] == 'grad'
+    assert [r['name'] for r in data['rows']] == ['features.1.gamma', 'features.1.beta']
+    assert list(data['skipped']) == ['features.1.running_mean', 'features.1.running_var']
+    assert all(r['norm'] > 0 for r in data['rows'])
+
+
+def test_stats_bad_pattern_exits_2(capsys):
+    assert main(['stats', '--select', '[']) == 2
+    assert "'[' is not a valid regular expression" in capsys.readouterr().err

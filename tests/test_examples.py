@@ -86,3 +86,39 @@ def test_tied_embeddings_example_proves_the_tie_and_catches_losing_it():
          "a copy (separate Parameters holding equal values)"),
         ('Tie parameters by identity: gp.share(dst, src), share_parameters (MXNet 2.0), '
          'params= at construction (1.x), or the same block instance at several positions.')]
+def test_select_example_contrasts_gluon_and_trains_only_the_selection():
+    out = run('select_patterns.py')
+    assert "collect_params('weight'): []" in out
+    assert "select('weight'): ['0.weight', '1.weight', '3.weight']" in out
+    assert "every name of a tied parameter: ['1.weight', '1.bias', '2.weight', '2.bias']" in out
+    assert "strict: no parameter matches pattern='wieght'" in out
+    assert "changed by one step: ['0.weight', '1.weight', '3.weight']" in out
+
+
+def test_freeze_example_trains_the_head_only_then_everything():
+    out = run('freeze_backbone.py')
+    assert 'frozen: 60 backbone parameters; no weight decay on 41' in out
+    assert "changed: ['output.weight', 'output.bias']" in out
+    assert 'backbone parameters changed: 0' in out
+    assert 'running_mean grad_req: null' in out
+    assert 'unfrozen parameters changed: 60 of 60' in out
+    first, second = (float(v) for v in re.findall(r'loss after 3 (?:more )?steps: ([\d.]+)', out))
+    assert second < first < 2.31          # below ln(10): the model learned
+
+
+def test_stats_example_flags_each_planted_bug():
+    out = run('stats_flags.py')
+    assert out.count('No flags: 6 parameter(s) look sane.') == 1
+    assert ("gradients flagged: [('0.weight', ('dead gradient',)), ('0.bias', ('dead gradient',"
+            ")), ('1.weight', ('dead gradient',)), ('1.bias', ('dead gradient',)), "
+            "('2.weight', ('dead gradient',))]") in out
+    assert re.search(r'1\.weight: std 0\.9\d+ is 2\d\.\d x the 0\.04041 that '
+                     r'Uniform\(scale=0\.07\) implies', out)
+    assert '2.weight: 1 of 640 values are NaN or Inf' in out
+    assert 'resnet18_v1: 102 parameters, flagged: []' in out
+
+
+def test_plot_example_writes_a_png_and_returns_a_figure():
+    out = run('plot_histograms.py')
+    assert re.search(r'wrote histograms\.png: 450 x 480 pixels, [\d,]+ bytes', out)
+    assert "panels: ['output.weight', 'output.bias']" in out
