@@ -303,7 +303,8 @@ def _record_outputs(block, inputs) -> Dict[int, List[str]]:
     seen: Dict[int, List[str]] = {}
 
     def hook(blk, _args, out):
-        seen.setdefault(id(blk), []).append(_shape_text(out))
+        if not _compat.is_symbolic(out):     # a 1.x shape-inference trace, not a call
+            seen.setdefault(id(blk), []).append(_shape_text(out))
 
     handles = [node.block.register_forward_hook(hook)
                for node in walk(block, remove_duplicate=True)]
