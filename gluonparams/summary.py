@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional, TextIO, Tuple
 from mxnet import gluon
 
 from . import _compat
+from .errors import OptionError
 from .select import as_matcher
 from .ties import groups_by_identity
 from .tree import walk
@@ -54,6 +55,7 @@ class Row:
     folded_rows: int = 0
     repeat: int = 1                # > 1: this row stands for a run of identical siblings
     last_name: Optional[str] = None  # the name of the run's last block when repeat > 1
+    global_name: Optional[str] = None  # MXNet 1.x Parameter.name, with global_names=True
 
     @property
     def trainable(self) -> bool:
@@ -111,7 +113,7 @@ class Summary:
 
 def summary(block: gluon.Block, *inputs: Any, depth: Optional[int] = None,
             select: Any = None, fold_repeats: bool = False,
-            file: Optional[TextIO] = sys.stdout) -> Summary:
+            file: Optional[TextIO] = sys.stdout, global_names: bool = False) -> Summary:
     """Print the parameter tree of ``block`` and return it as a :class:`Summary`.
 
     Args:
@@ -126,17 +128,29 @@ def summary(block: gluon.Block, *inputs: Any, depth: Optional[int] = None,
         fold_repeats: draw a run of structurally identical sibling blocks as one row
             (``3 × Dense``).
         file: where to print; ``None`` prints nothing.
+        global_names: MXNet 1.x only: add a column with each parameter's global name
+            (``Parameter.name``, ``'dense0_weight'``), the keys of 1.x's
+            ``collect_params()``. Tied uses show the same global name.
 
     Returns:
         The :class:`Summary`; ``summary.total_params`` counts each tied parameter once.
+
+    Raises:
+        OptionError: ``global_names=True`` on MXNet 2.0, whose parameters have no
+            global names.
 
     Examples:
         >>> s = gp.summary(net, file=None)              # doctest: +SKIP
         >>> s.total_params, s.ties                      # doctest: +SKIP
         (330, [['1.weight', '2.weight'], ['1.bias', '2.bias']])
     """
+    if global_names and not _compat.HAS_GLOBAL_NAMES:
+        raise OptionError(
+            f'global_names=True shows MXNet 1.x global names such as dense0_weight; '
+            f'MXNet {_compat.MXNET_VERSION} names parameters by structure only '
+            f'(\'0.weight\', shown already): drop global_names=True')
     outputs = _record_outputs(block, inputs) if inputs else None
-    rows, parents, uses = _collect(block, as_matcher(select), outputs)
+    rows, parents, uses = _collect(block, as_matcher(select), outputs, global_names)
     _aggregate(rows, parents)
     hidden = _hide(rows, parents, depth, select is not None, fold_repeats)
     result = _totals(block, rows, uses, select is not None)
@@ -146,7 +160,7 @@ def summary(block: gluon.Block, *inputs: Any, depth: Optional[int] = None,
     return result
 
 
-def _collect(block, matcher, outputs):
+def _collect(block, matcher, outputs, global_names=False):
     """One walk: a row per block and per parameter use, the parent of each row,
     and the selected ``(name, Parameter)`` uses."""
     rows: List[Row] = []
@@ -172,6 +186,8 @@ def _collect(block, matcher, outputs):
             uses.append((full, param))
             rows.append(_param_row(full, name, node.depth + 1, param,
                                    first_name.setdefault(id(param), full)))
+            if global_names:
+                rows[-1].global_name = _compat.global_name(param)
             parents.append(me)
     return rows, parents, uses
 

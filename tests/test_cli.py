@@ -1,9 +1,11 @@
 import json
+import re
 import subprocess
 import sys
 
 import pytest
 
+from gluonparams import _compat
 from gluonparams.cli import build_parser, main
 
 EXPECTED_COMMANDS = ['summary']
@@ -76,3 +78,14 @@ def test_console_script_runs_the_main_job():
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert 'Total params: 330' in done.stdout
+
+
+def test_global_names_flag_follows_the_mxnet_version(capsys):
+    code = main(['summary', '--model', 'deck-toy', '--global-names'])
+    captured = capsys.readouterr()
+    if _compat.HAS_GLOBAL_NAMES:
+        assert code == 0
+        assert 'Global name' in captured.out
+        assert len(re.findall(r'\bdense\d+_(?:weight|bias)\b', captured.out)) == 4
+    else:
+        assert code == 2 and 'MXNet 1.x global names' in captured.err
