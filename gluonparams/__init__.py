@@ -4,6 +4,8 @@ A network is a tree of parameters. ``gp.summary(net)`` draws it; ``gp.named_para
 walks it once, in linear time, with Gluon's structural names (``'0.weight'``).
 """
 
+from .devices import check_replicas as check_replicas
+from .devices import to_device as to_device
 from .errors import CheckpointError as CheckpointError
 from .errors import GluonParamsError as GluonParamsError
 from .errors import TieError as TieError
@@ -28,4 +30,6 @@ __all__ = [
     'select',
     'summary',
     'tie_groups',
+    'check_replicas',
+    'to_device',
 ]

@@ -15,6 +15,7 @@ __all__ = [
     'DeviceError',
     'TieError',
     'CheckpointError',
+    'ReplicaError',
 ]
 
 
@@ -55,3 +56,11 @@ def check_option(name: str, value: object, allowed) -> None:
     if value not in allowed:
         choices = ', '.join(repr(a) for a in allowed)
         raise OptionError(f'{name}={value!r} is not supported; use one of {choices}')
+
+
+class ReplicaError(GluonParamsError, AssertionError):
+    """Device copies of one parameter differ; ``divergent`` lists each difference found."""
+
+    def __init__(self, message: str, divergent: list) -> None:
+        super().__init__(message)
+        self.divergent = divergent
