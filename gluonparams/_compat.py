@@ -108,7 +108,8 @@ def device_kwargs(device: Any) -> dict:
 
 
 def _array_module():
-    """``mx.np`` under NumPy semantics (2.0's default, 1.x after ``npx.set_np()``), else ``mx.nd``."""
+    """``mx.np`` under NumPy semantics (2.0's default, 1.x after ``npx.set_np()``),
+    else ``mx.nd``."""
     return mx.np if mx.util.is_np_array() else mx.nd
 
 

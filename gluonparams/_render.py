@@ -8,7 +8,7 @@ _ASCII = str.maketrans({'├': '|', '└': '`', '│': '|', '─': '-', '→': '
                         '·': '-', '…': '.'})
 
 
-def _size_text(n: int) -> str:
+def _size_text(n: float) -> str:
     for unit in ('B', 'KiB', 'MiB', 'GiB'):
         if n < 1024 or unit == 'GiB':
             return f'{n} {unit}' if unit == 'B' else f'{n:.2f} {unit}'

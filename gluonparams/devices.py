@@ -176,7 +176,7 @@ def check_replicas(block: gluon.Block, *, device: Any = None) -> Dict[str, List[
     aliases = _aliases(block)
     checked: Dict[str, List[str]] = {}
     found: List[Divergence] = []
-    seen_devices = set()
+    seen_devices: set = set()
     for name, param in named_parameters(block):
         copies = _copies(param)
         seen_devices.update(d for d, _ in copies)

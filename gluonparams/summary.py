@@ -194,8 +194,9 @@ def _collect(block, matcher, outputs, global_names=False):
 
 def _param_row(full: str, name: str, depth: int, param, first: str) -> Row:
     shape = _compat.param_shape(param)
-    known = shape is not None and all(d is not None for d in shape)
-    size = prod(shape) if known else None
+    dims = [d for d in shape or () if d is not None]
+    known = shape is not None and len(dims) == len(shape)
+    size = prod(dims) if known else None
     counted = first == full
     return Row('param', full, depth, name, 'Parameter', shape=shape, uses=1,
                dtype=_compat.param_dtype(param), grad_req=param.grad_req, size=size,
@@ -216,7 +217,7 @@ def _aggregate(rows: List[Row], parents: List[int]) -> None:
 
 def _hide(rows, parents, depth, selected, fold_repeats) -> set:
     """Indices of rows not drawn, their counts folded into the nearest drawn ancestor."""
-    hidden = set()
+    hidden: set = set()
     if depth is not None:
         hidden.update(i for i, row in enumerate(rows) if row.depth > depth)
     # a selection drops blocks without selected parameters: dropped, not folded
@@ -293,17 +294,18 @@ def _signatures(rows, parents) -> List[Any]:
 
 def _totals(block, rows: List[Row], uses, selected: bool) -> Summary:
     counted = [r for r in rows if r.kind == 'param' and r.shared_with is None]
-    known = [r for r in counted if r.size is not None]
+    sizes = [(r, r.size) for r in counted if r.size is not None]
+    known = [r for r, _ in sizes]
     devices: Dict[str, None] = {}
     for r in counted:
         devices.update(dict.fromkeys(r.devices))
-    trainable = sum(r.size for r in known if r.trainable)
-    total = sum(r.size for r in known)
+    trainable = sum(size for r, size in sizes if r.trainable)
+    total = sum(size for _, size in sizes)
     return Summary(
         type=type(block).__name__, rows=rows, total_params=total,
         trainable_params=trainable, non_trainable_params=total - trainable,
         unknown_params=len(counted) - len(known),
-        total_bytes=sum(r.size * _itemsize(r.dtype) for r in known),
+        total_bytes=sum(size * _itemsize(str(r.dtype)) for r, size in sizes),
         shared_references=sum(1 for r in rows if r.shared_with is not None),
         ties=groups_by_identity(uses), devices=list(devices), selected=selected)
 

@@ -19,7 +19,7 @@ def groups_by_identity(pairs: Iterable[Tuple[str, gluon.Parameter]]) -> List[Lis
     Returns one list of names per parameter seen under two or more names, ordered
     by each group's first name, names in the order given.
     """
-    by_id = {}
+    by_id: dict = {}
     for name, param in pairs:
         by_id.setdefault(id(param), []).append(name)
     return [names for names in by_id.values() if len(names) > 1]

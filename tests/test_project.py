@@ -1,8 +1,15 @@
 """The set-up the README promises is the one CI runs."""
 
 import configparser
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
+
+from gluonparams import _compat
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,3 +35,32 @@ def test_extras_pin_mxnet_and_numpy():
     assert extras['cpu'].split() == ['mxnet==2.0.0b1']
     assert extras['gpu'].split() == ['mxnet-cu112==2.0.0b1']
     assert 'numpy<1.24' in cfg['options']['install_requires'].split()
+
+
+def _pytest_with(require_gpu):
+    """A small pytest session (test_errors.py) with GLUONPARAMS_REQUIRE_GPU set."""
+    env = dict(os.environ, GLUONPARAMS_REQUIRE_GPU=require_gpu)
+    done = subprocess.run([sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider',
+                           'tests/test_errors.py'], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+    return done.returncode, done.stdout + done.stderr
+
+
+def test_a_gpu_session_fails_without_a_gpu_instead_of_passing_on_cpu():
+    code, out = _pytest_with('1')
+    if _compat.num_gpus():
+        assert code == 0 and ' passed' in out
+        return
+    assert code == pytest.ExitCode.USAGE_ERROR, out
+    assert 'GLUONPARAMS_REQUIRE_GPU=1 but MXNet' in out and 'sees no GPU' in out
+    assert ' passed' not in out and ' skipped' not in out
+
+
+@pytest.mark.parametrize('value, code', [('0', 0), ('maybe', pytest.ExitCode.USAGE_ERROR)])
+def test_require_gpu_off_runs_normally_and_a_wrong_value_is_refused(value, code):
+    status, out = _pytest_with(value)
+    assert status == code, out
+    if code:
+        assert "GLUONPARAMS_REQUIRE_GPU='maybe' is not understood" in out
+    else:
+        assert re.search(r'\b\d+ passed\b', out)
