@@ -227,9 +227,11 @@ def _compare(name: str, also: List[str], copies: List[Tuple[str, Any]]) -> List[
 
 def _bits_differ(a: onp.ndarray, b: onp.ndarray) -> onp.ndarray:
     """Per value of two flat arrays of one dtype: do their bit patterns differ?"""
-    raw_a = onp.ascontiguousarray(a).view(onp.uint8)
-    raw_b = onp.ascontiguousarray(b).view(onp.uint8)
-    return (raw_a != raw_b).reshape(a.size, -1).any(axis=1)
+    a, b = onp.ascontiguousarray(a), onp.ascontiguousarray(b)
+    width = a.dtype.itemsize
+    if width in (1, 2, 4, 8):               # one unsigned integer per value
+        return a.view(f'u{width}') != b.view(f'u{width}')
+    return (a.view(onp.uint8) != b.view(onp.uint8)).reshape(a.size, -1).any(axis=1)
 
 
 def _check_wanted(wanted: Optional[List[str]], seen: set) -> None:

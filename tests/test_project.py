@@ -64,3 +64,24 @@ def test_require_gpu_off_runs_normally_and_a_wrong_value_is_refused(value, code)
         assert "GLUONPARAMS_REQUIRE_GPU='maybe' is not understood" in out
     else:
         assert re.search(r'\b\d+ passed\b', out)
+
+
+def test_ci_runs_the_suite_on_mxnet_1_9_1_in_a_second_environment():
+    text = (ROOT / '.ci' / 'run').read_text()
+    assert text.count(' -m venv ') == 2
+    assert "pip install 'mxnet==1.9.1' '.[test]' && python -m pytest" in text
+
+
+def test_tox_matrix_pins_the_same_mxnet_as_the_extras():
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(ROOT / 'tox.ini')
+    assert tox['tox']['envlist'].split() == ['py{310,311}-mx{19,20}-{cpu,gpu}', 'lint', 'type']
+    deps = dict(line.split(': ') for line in tox['testenv']['deps'].split('\n') if ': ' in line)
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / 'setup.cfg')
+    extras = cfg['options.extras_require']
+    assert deps['mx20-cpu'] == extras['cpu'].strip() and deps['mx20-gpu'] == extras['gpu'].strip()
+    assert deps == {'mx19-cpu': 'mxnet==1.9.1', 'mx20-cpu': 'mxnet==2.0.0b1',
+                    'mx19-gpu': 'mxnet-cu112==1.9.1', 'mx20-gpu': 'mxnet-cu112==2.0.0b1'}
+    assert 'numpy<1.24' in tox['testenv']['deps'].split()
+    assert tox['testenv']['set_env'].split() == ['gpu:', 'GLUONPARAMS_REQUIRE_GPU', '=', '1']
