@@ -1,6 +1,10 @@
 """What must hold on every MXNet the library supports (2.0.0b1 and 1.9.1)."""
 
+from math import prod
+from pathlib import Path
+
 import mxnet as mx
+import numpy as onp
 import pytest
 from mxnet.gluon import nn
 
@@ -8,6 +12,8 @@ import gluonparams as gp
 from gluonparams import _compat
 
 import nets
+
+CORPUS = Path(__file__).parent / 'corpus'
 
 
 @pytest.mark.parametrize('make', list(nets.ALL.values()), ids=list(nets.ALL))
@@ -57,3 +63,13 @@ def test_global_name_only_where_mxnet_has_one():
         assert name == dense.weight.name and name.endswith('_weight') and name != 'weight'
     else:
         assert name is None
+
+
+def test_a_params_file_saved_by_mxnet_1_9_1_loads_by_structural_name():
+    # written by tests/corpus/make_deck_tied_mx191.py under MXNet 1.9.1
+    net = nets.deck_tied()
+    net.load_parameters(str(CORPUS / 'deck_tied_mx191.params'))
+    for k, (name, param) in enumerate(gp.named_parameters(net)):
+        expected = ((onp.arange(prod(param.shape)) + 1000 * k) / 1024).astype('float32')
+        assert onp.array_equal(param.data().asnumpy().reshape(-1), expected), name
+    assert net[2].weight is net[1].weight
