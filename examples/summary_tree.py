@@ -1,7 +1,8 @@
 """The parameter tree of the deck's tied network, as the deck draws it.
 
 Layers 1 and 2 share one weight and one bias: the tree draws both uses, marks the
-second "shared with", and the totals count each parameter once (330).
+second "shared with", and the totals count each parameter once (330). Runs on
+MXNet 2.0 and 1.9.1 (which ties with ``params=`` at construction).
 """
 from mxnet import np, npx
 from mxnet.gluon import nn
@@ -11,8 +12,11 @@ import gluonparams as gp
 npx.set_np()
 net = nn.Sequential()
 shared = nn.Dense(8, activation='relu')
-shared_clone = nn.Dense(8, activation='relu')
-shared_clone.share_parameters(shared.collect_params())
+if hasattr(shared, 'share_parameters'):           # MXNet 2.0: tie after construction
+    shared_clone = nn.Dense(8, activation='relu')
+    shared_clone.share_parameters(shared.collect_params())
+else:                                             # MXNet 1.x: tie at construction
+    shared_clone = nn.Dense(8, activation='relu', params=shared.params)
 net.add(nn.Dense(8, activation='relu'), shared, shared_clone, nn.Dense(10))
 net.initialize()
 

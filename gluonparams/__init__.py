@@ -4,6 +4,8 @@ A network is a tree of parameters. ``gp.summary(net)`` draws it; ``gp.named_para
 walks it once, in linear time, with Gluon's structural names (``'0.weight'``).
 """
 
+from .devices import check_replicas as check_replicas
+from .devices import to_device as to_device
 from .errors import CheckpointError as CheckpointError
 from .errors import GluonParamsError as GluonParamsError
 from .errors import TieError as TieError
@@ -35,6 +37,7 @@ __all__ = [
     'Summary',
     'TieError',
     'assert_tied',
+    'check_replicas',
     'check_ties',
     'configure',
     'find_copies',
@@ -49,5 +52,6 @@ __all__ = [
     'stats',
     'summary',
     'tie_groups',
+    'to_device',
     'unfreeze',
 ]

@@ -109,7 +109,8 @@ def device_kwargs(device: Any) -> dict:
 
 
 def _array_module():
-    """``mx.np`` under NumPy semantics (2.0's default, 1.x after ``npx.set_np()``), else ``mx.nd``."""
+    """``mx.np`` under NumPy semantics (2.0's default, 1.x after ``npx.set_np()``),
+    else ``mx.nd``."""
     return mx.np if mx.util.is_np_array() else mx.nd
 
 
@@ -243,3 +244,48 @@ def param_arrays(param: gluon.Parameter) -> List[Tuple[Any, Any]]:
     the parameter's graph variable, which ``list_data()`` does not.
     """
     return list(zip(param_devices(param), param.list_data()))
+# --- for compat (issue 6): MXNet 1.x support, devices ---
+
+# MXNet 1.x keeps parameters in ParameterDicts and names each one globally
+# ('dense0_weight', Parameter.name); 2.0 has plain dicts and only structural names.
+HAS_GLOBAL_NAMES: bool = hasattr(gluon, 'ParameterDict')
+
+
+def global_name(param: gluon.Parameter) -> Optional[str]:
+    """The 1.x global name of a parameter (``'dense0_weight'``); ``None`` on 2.0."""
+    return param.name if HAS_GLOBAL_NAMES else None
+
+
+def tied_block(make: Any, source: gluon.Block) -> gluon.Block:
+    """A new block from ``make(**kwargs)`` whose parameters are ``source``'s.
+
+    The block must have ``source``'s structure (the same parameter names), e.g. two
+    ``Dense(8)``. 2.0 builds it, then calls ``share_parameters``; 1.x, where a tie
+    can only be made at construction, passes ``params=source.params``.
+
+    Examples:
+        >>> clone = tied_block(lambda **kw: nn.Dense(8, **kw), shared)  # doctest: +SKIP
+    """
+    if not HAS_SHARE_PARAMETERS:
+        return make(params=source.params)
+    from .tree import named_parameters
+    block = make()
+    share_parameters(block, dict(named_parameters(source, remove_duplicate=False)))
+    return block
+
+
+def reset_device(param: gluon.Parameter, devices: List[Any]) -> None:
+    """``Parameter.reset_device`` (2.0) or ``reset_ctx`` (1.x). Either one averages the
+    replicas it had; callers wanting exact values set them afterwards."""
+    if HAS_DEVICE_API:
+        param.reset_device(devices)
+    else:
+        param.reset_ctx(devices)
+
+
+def is_symbolic(out: Any) -> bool:
+    """True for a Symbol (or a list holding one): what 1.x passes through forward hooks
+    while it traces ``hybrid_forward`` to infer deferred shapes, before the real call."""
+    if isinstance(out, (list, tuple)):
+        return any(is_symbolic(o) for o in out)
+    return isinstance(out, mx.sym.Symbol)

@@ -8,7 +8,7 @@ _ASCII = str.maketrans({'├': '|', '└': '`', '│': '|', '─': '-', '→': '
                         '·': '-', '…': '.'})
 
 
-def _size_text(n: int) -> str:
+def _size_text(n: float) -> str:
     for unit in ('B', 'KiB', 'MiB', 'GiB'):
         if n < 1024 or unit == 'GiB':
             return f'{n} {unit}' if unit == 'B' else f'{n:.2f} {unit}'
@@ -92,6 +92,7 @@ def render_tree(summary, ascii: bool = False) -> str:
         if outputs:
             line.insert(1, row.output_shape or '')
         table.append(line)
+    _insert_global_names(table, rows)
     count_col = header.index('Params')
     widths = [max(len(line[c]) for line in table) for c in range(len(header))]
     lines = []
@@ -102,6 +103,16 @@ def render_tree(summary, ascii: bool = False) -> str:
     rule = '─' * max(len(line) for line in lines)
     text = '\n'.join([lines[0], rule] + lines[1:] + [rule] + footer(summary))
     return text.translate(_ASCII) if ascii else text
+
+
+def _insert_global_names(table: List[List[str]], rows) -> None:
+    """A 'Global name' column before Notes when the rows carry MXNet 1.x global names."""
+    if not any(r.global_name for r in rows):
+        return
+    at = table[0].index('Notes')
+    table[0].insert(at, 'Global name')
+    for line, row in zip(table[1:], rows):
+        line.insert(at, row.global_name or '')
 
 
 def footer(summary) -> List[str]:
@@ -130,10 +141,11 @@ def render_table(summary, tablefmt: str = 'simple') -> str:
                      shape_text(row.shape) if row.kind == 'param' else '',
                      row.dtype or '', row.grad_req or '', _count_text(row),
                      row.shared_with or '', ','.join(row.devices)])
-    if any(r.output_shape for r in summary.rows):
-        headers.append('Output')
-        for line, row in zip(body, summary.rows):
-            line.append(row.output_shape or '')
+    for title, attr in (('Output', 'output_shape'), ('Global name', 'global_name')):
+        if any(getattr(r, attr) for r in summary.rows):
+            headers.append(title)
+            for line, row in zip(body, summary.rows):
+                line.append(getattr(row, attr) or '')
     return tabulate(body, headers=headers, tablefmt=tablefmt, disable_numparse=True)
 
 

@@ -52,7 +52,7 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     # values do not matter to a summary: zeros initialize fastest
     net, example = zoo.build(args.model, input_shape=args.input_shape, init=mx.init.Zero())
     result = summary(net, example, depth=args.depth, select=args.select,
-                     fold_repeats=args.fold, file=None)
+                     fold_repeats=args.fold, file=None, global_names=args.global_names)
     if args.format == 'json':
         print(json.dumps(result.to_dict(), indent=2))
     elif args.format == 'table':
@@ -122,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument('--format', choices=('tree', 'table', 'json'), default='tree')
     cmd.add_argument('--fold', action='store_true',
                      help='draw runs of identical sibling blocks as one row')
+    cmd.add_argument('--global-names', action='store_true',
+                     help='MXNet 1.x: add each parameter\'s global name (dense0_weight)')
     cmd.set_defaults(func=_cmd_summary)
 
     cmd = commands.add_parser(

@@ -1,4 +1,4 @@
-"""Devices: parsing what a user passes as ``device=``.
+"""Devices: parsing what a user passes as ``device=``, moving a network, checking replicas.
 
 A device is given as a Context/Device object, a string (``'cpu'``, ``'cpu(1)'``,
 ``'gpu(0)'``) or a list of either. MXNet treats ``cpu(0)`` and ``cpu(1)`` as distinct
@@ -6,14 +6,18 @@ devices, which is how multi-device behaviour is exercised without a GPU.
 """
 
 import re
-from typing import Any, List
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Tuple
 
 import mxnet as mx
+import numpy as onp
+from mxnet import gluon
 
 from . import _compat
-from .errors import DeviceError
+from .errors import DeviceError, ReplicaError
+from .tree import named_parameters
 
-__all__ = ['as_devices', 'available_devices']
+__all__ = ['as_devices', 'available_devices', 'to_device', 'check_replicas', 'Divergence']
 
 _DEVICE_TEXT = re.compile(r'\s*(cpu|gpu|cpu_pinned|cpu_shared)\s*(?:\(\s*(\d+)\s*\))?\s*')
 
@@ -58,3 +62,194 @@ def as_devices(device: Any) -> List[Any]:
     if twice:
         raise DeviceError(f'device list {names} names {", ".join(twice)} more than once')
     return out
+
+
+def to_device(block: gluon.Block, device: Any) -> gluon.Block:
+    """Move every parameter of ``block`` to ``device`` (one device or a list: one copy each).
+
+    Values arrive bit for bit (MXNet's own ``reset_device`` averages the copies it had;
+    here the one verified copy is written to each new device), ties are kept (a tied
+    parameter is one object and is moved once), gradients are re-created as zeros on
+    the new devices. Parameters waiting for deferred initialization will initialize
+    there; parameters never initialized are left alone; a parameter already on exactly
+    these devices is left as it is.
+
+    Args:
+        block: the network.
+        device: ``'cpu(1)'``, ``mx.gpu(0)``, ``['cpu(0)', 'cpu(1)']``, ...
+
+    Returns:
+        ``block`` itself, moved.
+
+    Raises:
+        DeviceError: ``device`` is malformed or not available, or a copy failed (every
+            parameter is then back where it was, with its values).
+        ReplicaError: the copies a parameter already has differ, so no value could be
+            chosen; nothing is moved.
+
+    Examples:
+        >>> gp.to_device(net, ['cpu(0)', 'cpu(1)'])  # doctest: +SKIP
+    """
+    targets = as_devices(device)
+    check_replicas(block)
+    names = [_compat.device_name(d) for d in targets]
+    moved: List[Tuple[gluon.Parameter, List[Any], Any]] = []
+    for name, param in named_parameters(block):
+        before = _compat.param_devices(param)
+        if not before or [_compat.device_name(d) for d in before] == names:
+            continue
+        value = param.list_data()[0] if _compat.is_initialized(param) else None
+        try:
+            _place(param, targets, value)
+        except Exception as e:
+            _undo(moved)
+            _place(param, before, value)
+            raise DeviceError(f'moving parameter {name!r} to {", ".join(names)} failed: {e}; '
+                              f'every parameter is back where it was') from e
+        moved.append((param, before, value))
+    return block
+
+
+def _place(param: gluon.Parameter, devices: List[Any], value: Any) -> None:
+    """Put ``param`` on ``devices``, every copy equal to ``value`` (None: deferred)."""
+    _compat.reset_device(param, devices)
+    if value is not None:
+        param.set_data(value)
+
+
+def _undo(moved: List[Tuple[gluon.Parameter, List[Any], Any]]) -> None:
+    for param, before, value in reversed(moved):
+        _place(param, before, value)
+
+
+@dataclass
+class Divergence:
+    """One device copy of a parameter that differs from the parameter's first copy."""
+
+    name: str                 # the parameter's first structural name
+    also: List[str]           # its other names (ties)
+    reference: str            # the device of the first copy, 'cpu(0)'
+    device: str               # the device of the copy that differs
+    differing: int            # how many values differ in their bits
+    size: int                 # how many values the parameter has
+    max_abs_diff: float       # the largest |difference| over values that are not NaN
+    nan_mismatch: int         # values NaN on one device and not on the other
+
+    def describe(self) -> str:
+        tied = f' (tied: {", ".join(repr(n) for n in self.also)})' if self.also else ''
+        largest = ('n/a (every difference involves NaN)' if self.max_abs_diff != self.max_abs_diff
+                   else f'{self.max_abs_diff:.6g}')
+        text = (f'{self.name!r}{tied}: {self.device} differs from {self.reference} in '
+                f'{self.differing} of {self.size} values, max |difference| {largest}')
+        if self.nan_mismatch:
+            text += f', NaN on one device only in {self.nan_mismatch}'
+        elif self.max_abs_diff == 0:
+            text += ' (bit patterns differ: -0.0 versus 0.0, or NaN payloads)'
+        return text
+
+
+def check_replicas(block: gluon.Block, *, device: Any = None) -> Dict[str, List[str]]:
+    """Verify that every device copy of every parameter holds identical values.
+
+    Data-parallel training keeps one copy of each parameter per device; an update
+    that forgets one device lets the copies drift silently. Copies are compared
+    bit for bit (so NaN equals NaN only when both are NaN with the same bits, and
+    -0.0 differs from 0.0), after MXNet's pending work has finished.
+
+    Args:
+        block: the network.
+        device: compare only the copies on these devices (a device, a name such as
+            ``'cpu(1)'``, or a list); default: every device each parameter lives on.
+
+    Returns:
+        ``{first structural name: [device names compared]}`` for each parameter with
+        two or more copies; empty when every parameter lives on one device.
+
+    Raises:
+        ReplicaError: copies differ; the message names each parameter (and its tied
+            names), the two devices, how many values differ and the largest
+            difference; ``error.divergent`` holds them as :class:`Divergence`.
+        DeviceError: ``device`` is malformed, or no parameter lives on a device given.
+    """
+    wanted = None if device is None else [_compat.device_name(d) for d in as_devices(device)]
+    mx.nd.waitall()
+    aliases = _aliases(block)
+    checked: Dict[str, List[str]] = {}
+    found: List[Divergence] = []
+    seen_devices: set = set()
+    for name, param in named_parameters(block):
+        copies = _copies(param)
+        seen_devices.update(d for d, _ in copies)
+        copies = [(d, arr) for d, arr in copies if wanted is None or d in wanted]
+        if len(copies) > 1:
+            checked[name] = [d for d, _ in copies]
+            found += _compare(name, aliases.get(id(param), []), copies)
+    _check_wanted(wanted, seen_devices)
+    if found:
+        raise ReplicaError(_replica_message(found), found)
+    return checked
+
+
+def _aliases(block: gluon.Block) -> Dict[int, List[str]]:
+    """The second and later names of each tied parameter, by identity."""
+    names: Dict[int, List[str]] = {}
+    for name, param in named_parameters(block, remove_duplicate=False):
+        names.setdefault(id(param), []).append(name)
+    return {key: found[1:] for key, found in names.items() if len(found) > 1}
+
+
+def _copies(param: gluon.Parameter) -> List[Tuple[str, Any]]:
+    """``(device name, array)`` for each copy of an initialized parameter."""
+    if not _compat.is_initialized(param):
+        return []
+    pairs = zip(_compat.param_devices(param), param.list_data())
+    return [(_compat.device_name(d), arr) for d, arr in pairs]
+
+
+def _compare(name: str, also: List[str], copies: List[Tuple[str, Any]]) -> List[Divergence]:
+    """Each copy after the first whose bits differ from the first's."""
+    reference_device, reference = copies[0][0], copies[0][1].asnumpy().reshape(-1)
+    out = []
+    for device, arr in copies[1:]:
+        other = arr.asnumpy().reshape(-1)
+        differs = _bits_differ(reference, other)
+        if differs.any():
+            a = reference[differs].astype(onp.float64)
+            b = other[differs].astype(onp.float64)
+            diff = onp.abs(a - b)
+            numeric = diff[~onp.isnan(diff)]
+            out.append(Divergence(
+                name, list(also), reference_device, device, int(differs.sum()),
+                int(reference.size), float(numeric.max()) if numeric.size else float('nan'),
+                int((onp.isnan(a) != onp.isnan(b)).sum())))
+    return out
+
+
+def _bits_differ(a: onp.ndarray, b: onp.ndarray) -> onp.ndarray:
+    """Per value of two flat arrays of one dtype: do their bit patterns differ?"""
+    a, b = onp.ascontiguousarray(a), onp.ascontiguousarray(b)
+    width = a.dtype.itemsize
+    if width in (1, 2, 4, 8):               # one unsigned integer per value
+        return a.view(f'u{width}') != b.view(f'u{width}')
+    return (a.view(onp.uint8) != b.view(onp.uint8)).reshape(a.size, -1).any(axis=1)
+
+
+def _check_wanted(wanted: Optional[List[str]], seen: set) -> None:
+    missing = [d for d in wanted or [] if d not in seen]
+    if missing:
+        where = ', '.join(sorted(seen)) if seen else 'no device (nothing is initialized)'
+        raise DeviceError(f'check_replicas(device=...) names {", ".join(missing)}, where no '
+                          f'parameter of the network lives; its parameters live on {where}')
+
+
+def _replica_message(found: List[Divergence]) -> str:
+    params = {d.name for d in found}
+    n = len(params)
+    lines = [f'{n} parameter{"s" if n > 1 else ""} differ{"" if n > 1 else "s"} between '
+             f'device copies that must be identical:']
+    lines += [f'  {d.describe()}' for d in found]
+    first = found[0]
+    lines.append(f'fix: find the update that skipped a device, or copy the right value to '
+                 f'every device, e.g. gp.get(net, {first.name!r}).set_data('
+                 f'gp.get(net, {first.name!r}).data(mx.{first.reference}))')
+    return '\n'.join(lines)

@@ -17,6 +17,7 @@ __all__ = [
     'CheckpointError',
     'ShareError',
     'DependencyError',
+    'ReplicaError',
 ]
 
 
@@ -66,3 +67,11 @@ def check_option(name: str, value: object, allowed) -> None:
     if value not in allowed:
         choices = ', '.join(repr(a) for a in allowed)
         raise OptionError(f'{name}={value!r} is not supported; use one of {choices}')
+
+
+class ReplicaError(GluonParamsError, AssertionError):
+    """Device copies of one parameter differ; ``divergent`` lists each difference found."""
+
+    def __init__(self, message: str, divergent: list) -> None:
+        super().__init__(message)
+        self.divergent = divergent

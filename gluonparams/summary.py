@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional, TextIO, Tuple
 from mxnet import gluon
 
 from . import _compat
+from .errors import OptionError
 from .select import as_matcher
 from .ties import groups_by_identity
 from .tree import walk
@@ -54,6 +55,7 @@ class Row:
     folded_rows: int = 0
     repeat: int = 1                # > 1: this row stands for a run of identical siblings
     last_name: Optional[str] = None  # the name of the run's last block when repeat > 1
+    global_name: Optional[str] = None  # MXNet 1.x Parameter.name, with global_names=True
 
     @property
     def trainable(self) -> bool:
@@ -111,7 +113,7 @@ class Summary:
 
 def summary(block: gluon.Block, *inputs: Any, depth: Optional[int] = None,
             select: Any = None, fold_repeats: bool = False,
-            file: Optional[TextIO] = sys.stdout) -> Summary:
+            file: Optional[TextIO] = sys.stdout, global_names: bool = False) -> Summary:
     """Print the parameter tree of ``block`` and return it as a :class:`Summary`.
 
     Args:
@@ -126,17 +128,29 @@ def summary(block: gluon.Block, *inputs: Any, depth: Optional[int] = None,
         fold_repeats: draw a run of structurally identical sibling blocks as one row
             (``3 × Dense``).
         file: where to print; ``None`` prints nothing.
+        global_names: MXNet 1.x only: add a column with each parameter's global name
+            (``Parameter.name``, ``'dense0_weight'``), the keys of 1.x's
+            ``collect_params()``. Tied uses show the same global name.
 
     Returns:
         The :class:`Summary`; ``summary.total_params`` counts each tied parameter once.
+
+    Raises:
+        OptionError: ``global_names=True`` on MXNet 2.0, whose parameters have no
+            global names.
 
     Examples:
         >>> s = gp.summary(net, file=None)              # doctest: +SKIP
         >>> s.total_params, s.ties                      # doctest: +SKIP
         (330, [['1.weight', '2.weight'], ['1.bias', '2.bias']])
     """
+    if global_names and not _compat.HAS_GLOBAL_NAMES:
+        raise OptionError(
+            f'global_names=True shows MXNet 1.x global names such as dense0_weight; '
+            f'MXNet {_compat.MXNET_VERSION} names parameters by structure only '
+            f'(\'0.weight\', shown already): drop global_names=True')
     outputs = _record_outputs(block, inputs) if inputs else None
-    rows, parents, uses = _collect(block, as_matcher(select), outputs)
+    rows, parents, uses = _collect(block, as_matcher(select), outputs, global_names)
     _aggregate(rows, parents)
     hidden = _hide(rows, parents, depth, select is not None, fold_repeats)
     result = _totals(block, rows, uses, select is not None)
@@ -146,7 +160,7 @@ def summary(block: gluon.Block, *inputs: Any, depth: Optional[int] = None,
     return result
 
 
-def _collect(block, matcher, outputs):
+def _collect(block, matcher, outputs, global_names=False):
     """One walk: a row per block and per parameter use, the parent of each row,
     and the selected ``(name, Parameter)`` uses."""
     rows: List[Row] = []
@@ -172,14 +186,17 @@ def _collect(block, matcher, outputs):
             uses.append((full, param))
             rows.append(_param_row(full, name, node.depth + 1, param,
                                    first_name.setdefault(id(param), full)))
+            if global_names:
+                rows[-1].global_name = _compat.global_name(param)
             parents.append(me)
     return rows, parents, uses
 
 
 def _param_row(full: str, name: str, depth: int, param, first: str) -> Row:
     shape = _compat.param_shape(param)
-    known = shape is not None and all(d is not None for d in shape)
-    size = prod(shape) if known else None
+    dims = [d for d in shape or () if d is not None]
+    known = shape is not None and len(dims) == len(shape)
+    size = prod(dims) if known else None
     counted = first == full
     return Row('param', full, depth, name, 'Parameter', shape=shape, uses=1,
                dtype=_compat.param_dtype(param), grad_req=param.grad_req, size=size,
@@ -200,7 +217,7 @@ def _aggregate(rows: List[Row], parents: List[int]) -> None:
 
 def _hide(rows, parents, depth, selected, fold_repeats) -> set:
     """Indices of rows not drawn, their counts folded into the nearest drawn ancestor."""
-    hidden = set()
+    hidden: set = set()
     if depth is not None:
         hidden.update(i for i, row in enumerate(rows) if row.depth > depth)
     # a selection drops blocks without selected parameters: dropped, not folded
@@ -277,17 +294,18 @@ def _signatures(rows, parents) -> List[Any]:
 
 def _totals(block, rows: List[Row], uses, selected: bool) -> Summary:
     counted = [r for r in rows if r.kind == 'param' and r.shared_with is None]
-    known = [r for r in counted if r.size is not None]
+    sizes = [(r, r.size) for r in counted if r.size is not None]
+    known = [r for r, _ in sizes]
     devices: Dict[str, None] = {}
     for r in counted:
         devices.update(dict.fromkeys(r.devices))
-    trainable = sum(r.size for r in known if r.trainable)
-    total = sum(r.size for r in known)
+    trainable = sum(size for r, size in sizes if r.trainable)
+    total = sum(size for _, size in sizes)
     return Summary(
         type=type(block).__name__, rows=rows, total_params=total,
         trainable_params=trainable, non_trainable_params=total - trainable,
         unknown_params=len(counted) - len(known),
-        total_bytes=sum(r.size * _itemsize(r.dtype) for r in known),
+        total_bytes=sum(size * _itemsize(str(r.dtype)) for r, size in sizes),
         shared_references=sum(1 for r in rows if r.shared_with is not None),
         ties=groups_by_identity(uses), devices=list(devices), selected=selected)
 
@@ -303,7 +321,8 @@ def _record_outputs(block, inputs) -> Dict[int, List[str]]:
     seen: Dict[int, List[str]] = {}
 
     def hook(blk, _args, out):
-        seen.setdefault(id(blk), []).append(_shape_text(out))
+        if not _compat.is_symbolic(out):     # a 1.x shape-inference trace, not a call
+            seen.setdefault(id(blk), []).append(_shape_text(out))
 
     handles = [node.block.register_forward_hook(hook)
                for node in walk(block, remove_duplicate=True)]

@@ -14,7 +14,6 @@ from mxnet.gluon import nn
 
 from . import _compat
 from .errors import OptionError
-from .tree import named_parameters
 
 __all__ = ['deck_toy_net', 'deck_tied_net', 'model_names', 'build', 'DEFAULT']
 
@@ -33,12 +32,12 @@ def deck_toy_net(device: Any = None) -> Tuple[gluon.Block, Any]:
 def deck_tied_net(device: Any = None) -> Tuple[gluon.Block, Any]:
     """The deck's tying cell: layers 1 and 2 share one weight and one bias; input ``(2, 20)``.
 
-    330 unique parameters once the input has been seen.
+    330 unique parameters once the input has been seen. The deck ties with 2.0's
+    ``share_parameters``; on 1.x the tie is made at construction (``params=``).
     """
     net = nn.Sequential()
     shared = nn.Dense(8, activation='relu')
-    shared_clone = nn.Dense(8, activation='relu')
-    _compat.share_parameters(shared_clone, dict(named_parameters(shared, remove_duplicate=False)))
+    shared_clone = _compat.tied_block(lambda **kw: nn.Dense(8, activation='relu', **kw), shared)
     net.add(nn.Dense(8, activation='relu'), shared, shared_clone, nn.Dense(10))
     initialize(net, device)
     return net, _compat.uniform((2, 20), _first(device))

@@ -1,11 +1,44 @@
 """Shared fixtures. ``device`` runs a test on cpu(0), cpu(1), the pair [cpu(0), cpu(1)]
 and every GPU present: MXNet treats cpu(0) and cpu(1) as distinct devices, so
-multi-device behaviour is tested without a GPU."""
+multi-device behaviour is tested without a GPU.
 
-import mxnet as mx
+``GLUONPARAMS_REQUIRE_GPU=1`` (set by the tox ``gpu`` environments) makes a session that
+sees no GPU fail before running any test, so a GPU run can never pass on the CPU alone.
+"""
+
+import os
+
 import pytest
 
-from gluonparams import _compat
+REQUIRE_GPU = 'GLUONPARAMS_REQUIRE_GPU'
+
+
+def _gpu_required() -> bool:
+    value = os.environ.get(REQUIRE_GPU, '').strip().lower()
+    if value not in ('', '0', 'false', 'no', '1', 'true', 'yes'):
+        pytest.exit(f'{REQUIRE_GPU}={os.environ[REQUIRE_GPU]!r} is not understood: use 1 to '
+                    f'require a GPU, 0 or unset not to', returncode=pytest.ExitCode.USAGE_ERROR)
+    return value in ('1', 'true', 'yes')
+
+
+try:
+    import mxnet as mx
+except OSError as e:          # a CUDA build of MXNet where CUDA, cuDNN or a driver is missing
+    if _gpu_required():
+        pytest.exit(f'{REQUIRE_GPU}=1 but MXNet cannot load its GPU libraries here ({e}); run '
+                    f'this GPU environment on a machine with a GPU, CUDA 11.2 and cuDNN 8',
+                    returncode=pytest.ExitCode.USAGE_ERROR)
+    raise
+
+from gluonparams import _compat  # noqa: E402  (after the check above)
+
+
+def pytest_sessionstart(session):
+    if _gpu_required() and _compat.num_gpus() == 0:
+        pytest.exit(f'{REQUIRE_GPU}=1 but MXNet {_compat.MXNET_VERSION} sees no GPU '
+                    f'(num_gpus() == 0), so this GPU run would test the CPU only. Run it where '
+                    f'a GPU and a CUDA build of MXNet (mxnet-cu112) are, or unset {REQUIRE_GPU} '
+                    f'for a CPU run', returncode=pytest.ExitCode.USAGE_ERROR)
 
 
 def _devices():

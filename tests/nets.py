@@ -42,8 +42,12 @@ class TiedLanguageModel(gluon.HybridBlock):
         self.embed = nn.Embedding(vocab, dim)
         self.body = nn.HybridSequential()
         self.body.add(nn.Dense(dim, in_units=dim, flatten=False, activation='tanh'))
-        self.decoder = nn.Dense(vocab, in_units=dim, flatten=False)
-        self.decoder.weight = self.embed.weight
+        if _compat.HAS_SHARE_PARAMETERS:   # 2.0: assign the Parameter to the attribute
+            self.decoder = nn.Dense(vocab, in_units=dim, flatten=False)
+            self.decoder.weight = self.embed.weight
+        else:                               # 1.x: only params= at construction ties
+            self.decoder = nn.Dense(vocab, in_units=dim, flatten=False,
+                                    params=self.embed.params)
 
     def forward(self, tokens):
         return self.decoder(self.body(self.embed(tokens)))

@@ -1,11 +1,12 @@
 import json
+import re
 import subprocess
 import sys
 
 import pytest
 
 import gluonparams as gp
-from gluonparams import zoo
+from gluonparams import _compat, zoo
 from gluonparams.cli import build_parser, main
 
 import nets
@@ -110,6 +111,8 @@ def test_ties_of_a_network_without_ties(capsys):
 def test_ties_unknown_model_exits_2(capsys):
     assert main(['ties', '--model', 'deck-tide']) == 2
     assert "unknown model 'deck-tide'. Did you mean deck-tied" in capsys.readouterr().err
+
+
 def test_stats_defaults_to_the_decks_tied_network(capsys):
     assert main(['stats']) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -143,3 +146,14 @@ def test_stats_of_gradients_with_a_selection(capsys):
 def test_stats_bad_pattern_exits_2(capsys):
     assert main(['stats', '--select', '[']) == 2
     assert "'[' is not a valid regular expression" in capsys.readouterr().err
+
+
+def test_global_names_flag_follows_the_mxnet_version(capsys):
+    code = main(['summary', '--model', 'deck-toy', '--global-names'])
+    captured = capsys.readouterr()
+    if _compat.HAS_GLOBAL_NAMES:
+        assert code == 0
+        assert 'Global name' in captured.out
+        assert len(re.findall(r'\bdense\d+_(?:weight|bias)\b', captured.out)) == 4
+    else:
+        assert code == 2 and 'MXNet 1.x global names' in captured.err

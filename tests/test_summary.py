@@ -228,3 +228,26 @@ def test_non_trainable_parameters_are_counted_apart():
     assert s.non_trainable_params == 6 + 2 * 2    # the frozen weight, running mean and var
     grads = {r.path: r.grad_req for r in s.rows if r.kind == 'param'}
     assert grads['1.running_mean'] == 'null' and grads['1.gamma'] == 'write'
+
+
+@pytest.mark.skipif(not _compat.HAS_GLOBAL_NAMES,
+                    reason=f'MXNet {_compat.MXNET_VERSION} has no global parameter names')
+def test_global_names_column_shows_mxnet_1x_names():
+    net = nets.deck_tied()
+    s = gp.summary(net, file=None, global_names=True)
+    gluon_names = {k: p.name for k, p in net._collect_params_with_prefix().items()}
+    assert {r.path: r.global_name for r in s.rows if r.kind == 'param'} == gluon_names
+    rows = {r.path: r for r in s.rows}
+    assert rows['2.weight'].global_name == rows['1.weight'].global_name   # one tied Parameter
+    text = str(s)
+    assert 'Global name' in text.splitlines()[0]
+    assert all(name in text and name in s.table() for name in gluon_names.values())
+    assert 'Global name' not in str(gp.summary(net, file=None))
+
+
+@pytest.mark.skipif(_compat.HAS_GLOBAL_NAMES,
+                    reason=f'MXNet {_compat.MXNET_VERSION} has global parameter names')
+def test_global_names_are_refused_where_mxnet_has_none():
+    with pytest.raises(gp.GluonParamsError, match=r"global_names=True shows MXNet 1\.x .*"
+                                                  r"drop global_names=True"):
+        gp.summary(nets.deck_toy(), file=None, global_names=True)

@@ -106,7 +106,8 @@ def test_get_bad_path_names_the_path_and_what_exists_there():
     message = str(info.value)
     assert "'2.wieght'" in message and "'wieght'" in message
     assert "'weight'" in message and "'bias'" in message and "'act'" in message
-    with pytest.raises(PathError, match=r"no '7' in <root> \(Sequential\).*blocks '0', '1', '2', '3'"):
+    with pytest.raises(PathError,
+                       match=r"no '7' in <root> \(Sequential\).*blocks '0', '1', '2', '3'"):
         gp.get(net, '7.weight')
     with pytest.raises(LookupError):  # callers catching LookupError keep working
         gp.get(net, '0.weight.x')
