@@ -1,8 +1,8 @@
 """The parameter tree of the deck's tied network, as the deck draws it.
 
 Layers 1 and 2 share one weight and one bias: the tree draws both uses, marks the
-second "shared with", and the totals count each parameter once (330). Runs on
-MXNet 2.0 and 1.9.1 (which ties with ``params=`` at construction).
+second "shared with", and the totals count each parameter once (330). ``gp.share``
+is the deck's ``share_parameters`` call on any MXNet (1.9.1 has no share_parameters).
 """
 from mxnet import np, npx
 from mxnet.gluon import nn
@@ -12,11 +12,8 @@ import gluonparams as gp
 npx.set_np()
 net = nn.Sequential()
 shared = nn.Dense(8, activation='relu')
-if hasattr(shared, 'share_parameters'):           # MXNet 2.0: tie after construction
-    shared_clone = nn.Dense(8, activation='relu')
-    shared_clone.share_parameters(shared.collect_params())
-else:                                             # MXNet 1.x: tie at construction
-    shared_clone = nn.Dense(8, activation='relu', params=shared.params)
+shared_clone = nn.Dense(8, activation='relu')
+gp.share(shared_clone, shared)   # shared_clone.share_parameters(shared.collect_params())
 net.add(nn.Dense(8, activation='relu'), shared, shared_clone, nn.Dense(10))
 net.initialize()
 

@@ -1,8 +1,8 @@
 """Deck cell 6, "Parameter tying", on any MXNet: 2.0.0b1 and 1.9.1.
 
 The deck ties with ``Block.share_parameters``, which MXNet 2.0 added; MXNet 1.x ties
-only at construction, with ``params=``. Everything else is the deck's cell, and
-gluonparams names the tie the same way on both versions.
+only at construction, with ``params=``. ``gp.share(shared_clone, shared)`` makes the
+same tie on both; everything else is the deck's cell.
 """
 from mxnet import np, npx
 from mxnet.gluon import nn
@@ -12,11 +12,8 @@ import gluonparams as gp
 npx.set_np()
 net = nn.Sequential()
 shared = nn.Dense(8, activation='relu')
-if hasattr(shared, 'share_parameters'):           # MXNet 2.0: tie after construction
-    shared_clone = nn.Dense(8, activation='relu')
-    shared_clone.share_parameters(shared.collect_params())
-else:                                             # MXNet 1.x: tie at construction
-    shared_clone = nn.Dense(8, activation='relu', params=shared.params)
+shared_clone = nn.Dense(8, activation='relu')
+gp.share(shared_clone, shared)   # shared_clone.share_parameters(shared.collect_params())
 net.add(nn.Dense(8, activation='relu'),
         shared,
         shared_clone,

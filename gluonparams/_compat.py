@@ -256,24 +256,6 @@ def global_name(param: gluon.Parameter) -> Optional[str]:
     return param.name if HAS_GLOBAL_NAMES else None
 
 
-def tied_block(make: Any, source: gluon.Block) -> gluon.Block:
-    """A new block from ``make(**kwargs)`` whose parameters are ``source``'s.
-
-    The block must have ``source``'s structure (the same parameter names), e.g. two
-    ``Dense(8)``. 2.0 builds it, then calls ``share_parameters``; 1.x, where a tie
-    can only be made at construction, passes ``params=source.params``.
-
-    Examples:
-        >>> clone = tied_block(lambda **kw: nn.Dense(8, **kw), shared)  # doctest: +SKIP
-    """
-    if not HAS_SHARE_PARAMETERS:
-        return make(params=source.params)
-    from .tree import named_parameters
-    block = make()
-    share_parameters(block, dict(named_parameters(source, remove_duplicate=False)))
-    return block
-
-
 def reset_device(param: gluon.Parameter, devices: List[Any]) -> None:
     """``Parameter.reset_device`` (2.0) or ``reset_ctx`` (1.x). Either one averages the
     replicas it had; callers wanting exact values set them afterwards."""

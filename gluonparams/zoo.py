@@ -14,6 +14,7 @@ from mxnet.gluon import nn
 
 from . import _compat
 from .errors import OptionError
+from .ties import share
 
 __all__ = ['deck_toy_net', 'deck_tied_net', 'model_names', 'build', 'DEFAULT']
 
@@ -33,11 +34,11 @@ def deck_tied_net(device: Any = None) -> Tuple[gluon.Block, Any]:
     """The deck's tying cell: layers 1 and 2 share one weight and one bias; input ``(2, 20)``.
 
     330 unique parameters once the input has been seen. The deck ties with 2.0's
-    ``share_parameters``; on 1.x the tie is made at construction (``params=``).
+    ``share_parameters``; :func:`gluonparams.share` makes the same tie on any MXNet.
     """
     net = nn.Sequential()
     shared = nn.Dense(8, activation='relu')
-    shared_clone = _compat.tied_block(lambda **kw: nn.Dense(8, activation='relu', **kw), shared)
+    shared_clone = share(nn.Dense(8, activation='relu'), shared)
     net.add(nn.Dense(8, activation='relu'), shared, shared_clone, nn.Dense(10))
     initialize(net, device)
     return net, _compat.uniform((2, 20), _first(device))

@@ -3,6 +3,7 @@
 from mxnet import gluon
 from mxnet.gluon import nn
 
+import gluonparams as gp
 from gluonparams import _compat, zoo
 
 
@@ -42,12 +43,8 @@ class TiedLanguageModel(gluon.HybridBlock):
         self.embed = nn.Embedding(vocab, dim)
         self.body = nn.HybridSequential()
         self.body.add(nn.Dense(dim, in_units=dim, flatten=False, activation='tanh'))
-        if _compat.HAS_SHARE_PARAMETERS:   # 2.0: assign the Parameter to the attribute
-            self.decoder = nn.Dense(vocab, in_units=dim, flatten=False)
-            self.decoder.weight = self.embed.weight
-        else:                               # 1.x: only params= at construction ties
-            self.decoder = nn.Dense(vocab, in_units=dim, flatten=False,
-                                    params=self.embed.params)
+        self.decoder = nn.Dense(vocab, in_units=dim, flatten=False)
+        gp.share(self.decoder, {'weight': self.embed.weight})   # decoder.weight = embed.weight
 
     def forward(self, tokens):
         return self.decoder(self.body(self.embed(tokens)))

@@ -28,16 +28,6 @@ def test_structural_names_are_the_keys_save_parameters_writes(make, tmp_path):
         assert (written[name].asnumpy() == param.data().asnumpy()).all(), name
 
 
-def test_tied_block_shares_every_parameter_by_identity():
-    source = nn.Dense(3, in_units=2)
-    clone = _compat.tied_block(lambda **kw: nn.Dense(3, in_units=2, **kw), source)
-    assert clone is not source
-    assert clone.weight is source.weight and clone.bias is source.bias
-    net = nn.Sequential()
-    net.add(source, clone)
-    assert gp.tie_groups(net) == [['0.weight', '1.weight'], ['0.bias', '1.bias']]
-
-
 def test_deferred_dimensions_are_unknown_on_every_version():
     dense = nn.Dense(4)                    # input width deferred: 0 on 1.x, -1 on 2.0
     assert _compat.param_shape(dense.weight) == (4, None)
