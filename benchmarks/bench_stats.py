@@ -28,9 +28,9 @@ def mxnet_stats(net):
     for name, p in gp.named_parameters(net):
         d = p.data()
         finite = array.isfinite(d) if hasattr(array, 'isfinite') else d == d
-        out[name] = [float(v) for v in (d.mean(), array.sqrt(((d - d.mean()) ** 2).mean()),
-                                       d.min(), d.max(), array.sqrt((d * d).sum()),
-                                       (d == 0).sum(), d.size - finite.sum())]
+        moments = (d.mean(), array.sqrt(((d - d.mean()) ** 2).mean()), d.min(), d.max(),
+                   array.sqrt((d * d).sum()), (d == 0).sum(), d.size - finite.sum())
+        out[name] = [float(v) for v in moments]
     return out
 
 

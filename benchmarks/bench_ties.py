@@ -75,7 +75,8 @@ def bench_find_copies(model, repeat):
     reading = best(lambda: read_all(net), repeat)
     naive = best(lambda: pairwise(net), 1)
     ours = best(lambda: gp.find_copies(net), repeat)
-    print(f'copies, {model} ({n_params:,} values, {len(copies)} copy group{"s" if len(copies) != 1 else ""} found):')
+    plural = 's' if len(copies) != 1 else ''
+    print(f'copies, {model} ({n_params:,} values, {len(copies)} copy group{plural} found):')
     print(f'  read every value (MXNet)    {reading * 1e3:9.1f} ms')
     print(f'  compare same-shape pairs    {naive * 1e3:9.1f} ms   {naive / reading:6.2f}x reading')
     print(f'  gp.find_copies()            {ours * 1e3:9.1f} ms   {ours / reading:6.2f}x reading')

@@ -246,6 +246,7 @@ def param_arrays(param: gluon.Parameter) -> List[Tuple[Any, Any]]:
     return list(zip(param_devices(param), param.list_data()))
 # --- for compat (issue 6): MXNet 1.x support, devices ---
 
+
 # MXNet 1.x keeps parameters in ParameterDicts and names each one globally
 # ('dense0_weight', Parameter.name); 2.0 has plain dicts and only structural names.
 HAS_GLOBAL_NAMES: bool = hasattr(gluon, 'ParameterDict')

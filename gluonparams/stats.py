@@ -205,8 +205,8 @@ def stats(block: gluon.Block, pattern: Patterns = None, *, grad: bool = False,
     mx.nd.waitall()
     rows: List[ParamStats] = []
     skipped: Dict[str, str] = {}
-    for name, param, flat, dev in _read_selected(block, pattern, exclude, mode, grad, want,
-                                                skipped):
+    selected = _read_selected(block, pattern, exclude, mode, grad, want, skipped)
+    for name, param, flat, dev in selected:
         rows.append(_record(name, param, flat, dev, of, default_init))
     return Stats(of=of, rows=rows, skipped=skipped)
 

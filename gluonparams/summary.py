@@ -360,4 +360,3 @@ def _print(result: Summary, file: TextIO) -> None:
     except (UnicodeEncodeError, LookupError):
         text = render_tree(result, ascii=True)
     print(text, file=file)
-

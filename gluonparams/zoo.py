@@ -82,8 +82,8 @@ def build(name: str, device: Any = None, input_shape: Optional[Tuple[int, ...]] 
     """
     if name in _DECK:
         return _DECK[name](device)
-    return model_zoo_net(name, device, init), _compat.zeros(input_shape or _input_shape(name),
-                                                       _first(device))
+    example = _compat.zeros(input_shape or _input_shape(name), _first(device))
+    return model_zoo_net(name, device, init), example
 
 
 def _input_shape(name: str) -> Tuple[int, ...]:

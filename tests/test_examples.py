@@ -101,7 +101,8 @@ def test_tied_embeddings_example_proves_the_tie_and_catches_losing_it():
     assert lines[0] == "tie groups: [['embed.weight', 'decoder.weight']]"
     # embedding 50 x 16 = 800, hidden 16 x 16 + 16 = 272, decoder bias 50: 1,122 stored once
     assert lines[1] == 'parameters stored: 1,122 (untied: 1,922, saved |V| * d = 800)'
-    first, last = map(float, re.fullmatch(r'training loss: ([\d.]+) -> ([\d.]+)', lines[2]).groups())
+    losses = re.fullmatch(r'training loss: ([\d.]+) -> ([\d.]+)', lines[2]).groups()
+    first, last = map(float, losses)
     assert last < first
     assert lines[3:] == [
         'still tied after training',
@@ -111,6 +112,8 @@ def test_tied_embeddings_example_proves_the_tie_and_catches_losing_it():
          "a copy (separate Parameters holding equal values)"),
         ('Tie parameters by identity: gp.share(dst, src), share_parameters (MXNet 2.0), '
          'params= at construction (1.x), or the same block instance at several positions.')]
+
+
 def test_select_example_contrasts_gluon_and_trains_only_the_selection():
     out = run('select_patterns.py')
     assert "collect_params('weight'): []" in out

@@ -34,8 +34,8 @@ def test_search_finds_every_weight_where_gluons_collect_params_finds_none():
 
 def test_search_on_resnet_selects_exactly_the_names_containing_the_pattern(resnet):
     expected = [n for n, _ in gp.named_parameters(resnet) if 'weight' in n]
-    layers = [b for _, b in gp.named_blocks(resnet) if isinstance(b, (gluon.nn.Conv2D,
-                                                                     gluon.nn.Dense))]
+    layers = [b for _, b in gp.named_blocks(resnet)
+              if isinstance(b, (gluon.nn.Conv2D, gluon.nn.Dense))]
     assert list(gp.select(resnet, 'weight')) == expected and len(expected) == len(layers)
 
 
@@ -283,8 +283,8 @@ def test_lr_mult_zero_set_after_the_trainer_stops_updates(device):
     gp.configure(net, '^0', lr_mult=0)
     before = training.snapshot(net)
     training.steps(net, trainer, device)
-    assert training.moved(before, training.snapshot(net)) == {'1.weight', '1.bias',
-                                                               '3.weight', '3.bias'}
+    moved = training.moved(before, training.snapshot(net))
+    assert moved == {'1.weight', '1.bias', '3.weight', '3.bias'}
 
 
 def test_no_weight_decay_selects_biases_and_normalization_parameters():

@@ -254,7 +254,8 @@ def test_renderings_table_dict_and_str(device):
     assert data['rows'][0]['shape'] == [8, 4] and data['of'] == 'data'
     assert str(result).startswith(table) and 'look sane' in str(result)
     assert '<table>' in result._repr_html_()
-    with pytest.raises(gp.GluonParamsError, match=r"no statistics for '2.weight'; have \['0.weight'"):
+    with pytest.raises(gp.GluonParamsError,
+                       match=r"no statistics for '2.weight'; have \['0.weight'"):
         result['2.weight']
 
 

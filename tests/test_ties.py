@@ -158,15 +158,16 @@ def test_assert_tied_names_each_name_and_why():
                         "'3.weight' is (10, 8), '1.weight' is (8, 8)")
     assert lines[2].startswith("  '1.wieght': no such parameter (no 'wieght' in 1 (Dense)")
     assert "parameters 'weight', 'bias'" in lines[2] and "did you mean '1.weight'" in lines[2]
-    assert lines[3] == "  '2': a block (Dense), not a parameter; its parameters: '2.weight', '2.bias'"
+    assert lines[3] == ("  '2': a block (Dense), not a parameter; "
+                        "its parameters: '2.weight', '2.bias'")
     assert lines[4].startswith("  '0.bias' is not tied to '1.weight': different shapes")
     assert 'gp.share' in lines[-1] and len(lines) == 6
 
 
 def test_assert_tied_reports_different_values_and_dtypes(device):
     net = nn.Sequential()
-    net.add(nn.Dense(3, in_units=3), nn.Dense(3, in_units=3), nn.Dense(3, in_units=3,
-                                                                      dtype='float16'))
+    net.add(nn.Dense(3, in_units=3), nn.Dense(3, in_units=3),
+            nn.Dense(3, in_units=3, dtype='float16'))
     zoo.initialize(net, device)
     gp.get(net, '1.weight').set_data(gp.get(net, '0.weight').data(nets.devices_of(device)[0]) + 2)
     with pytest.raises(gp.TieError) as info:
@@ -346,8 +347,8 @@ def test_share_refreshes_a_hybridized_blocks_graph():
 
 @pytest.mark.parametrize('src, message', [
     (nn.Dense(3, in_units=5), "'weight': different shapes: dst is (3, 4), src is (3, 5)"),
-    (nn.Dense(3, in_units=4, dtype='float16'), ("'weight': different dtypes: dst is float32, "
-                                                 "src is float16")),
+    (nn.Dense(3, in_units=4, dtype='float16'),
+     "'weight': different dtypes: dst is float32, src is float16"),
     (nn.Sequential(), None),
     ({'wieght': gluon.Parameter('w', shape=(3, 4))}, "'wieght': no such parameter"),
     ({'weight': 'not a parameter'}, 'these entries do not: '),
@@ -389,4 +390,3 @@ def test_describe_ties_gives_shape_size_and_devices(device):
          'devices': sorted(names)},
         {'names': ['1.bias', '2.bias'], 'shape': [8], 'dtype': 'float32', 'size': 8,
          'devices': sorted(names)}]
-
