@@ -4,6 +4,10 @@ A network is a tree of parameters. ``gp.summary(net)`` draws it; ``gp.named_para
 walks it once, in linear time, with Gluon's structural names (``'0.weight'``).
 """
 
+from .checkpoint import inspect as inspect
+from .checkpoint import load as load
+from .checkpoint import save as save
+from .checkpoint import verify as verify
 from .errors import CheckpointError as CheckpointError
 from .errors import GluonParamsError as GluonParamsError
 from .errors import TieError as TieError
@@ -23,9 +27,13 @@ __all__ = [
     'Summary',
     'TieError',
     'get',
+    'inspect',
+    'load',
     'named_blocks',
     'named_parameters',
+    'save',
     'select',
     'summary',
     'tie_groups',
+    'verify',
 ]

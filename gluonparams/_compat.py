@@ -171,3 +171,91 @@ _DEVICE_TYPE = type(mx.cpu())   # mx.Context in 1.x, mx.Device in 2.0
 def is_device(obj: Any) -> bool:
     """True for an MXNet Context (1.x) or Device (2.0)."""
     return isinstance(obj, _DEVICE_TYPE)
+
+
+# --- for checkpoint ---
+import ctypes  # noqa: E402
+
+_HOST_DEVICE_TYPES = ('cpu', 'cpu_pinned', 'cpu_shared')
+
+
+class _HostMemory:
+    """Exposes an MXNet array's memory to numpy; holds the array so the memory stays alive."""
+
+    def __init__(self, arr: Any, address: int, dtype: onp.dtype) -> None:
+        self._arr = arr
+        self.__array_interface__ = {'data': (address, False), 'typestr': dtype.str,
+                                    'shape': tuple(arr.shape), 'version': 3}
+
+
+def array_device(arr: Any) -> Any:
+    """The device an MXNet array lives on (``.device`` in 2.0, ``.context`` in 1.x)."""
+    return arr.device if HAS_DEVICE_API else arr.context
+
+
+def host_array(arr: Any) -> Optional[onp.ndarray]:
+    """A numpy array sharing the memory of an MXNet array in host memory, else ``None``.
+
+    Reading or writing it bypasses MXNet's engine: call ``mx.nd.waitall()`` first.
+    Returns ``None`` for an array on a GPU and for a non-dense (sparse) array.
+    """
+    if array_device(arr).device_type not in _HOST_DEVICE_TYPES:
+        return None
+    if getattr(arr, 'stype', 'default') != 'default':
+        return None
+    dtype = onp.dtype(arr.dtype)
+    if dtype.kind not in 'biuf':
+        return None
+    if any(int(d) == 0 for d in arr.shape):
+        return onp.empty(tuple(arr.shape), dtype)
+    address = ctypes.c_void_p()
+    mx.base.check_call(mx.base._LIB.MXNDArrayGetData(arr.handle, ctypes.byref(address)))
+    if not address.value:
+        return None
+    return onp.asarray(_HostMemory(arr, address.value, dtype))
+
+
+def param_arrays(param: gluon.Parameter) -> List[Any]:
+    """The parameter's array on each of its devices (empty when not initialized)."""
+    return list(param.list_data()) if param._data is not None else []
+
+
+def array_from_numpy(values: onp.ndarray, device: Any = None) -> Any:
+    """An MXNet array of the current semantics holding a copy of ``values``, same dtype."""
+    module = _array_module()
+    return module.array(values, dtype=values.dtype, **device_kwargs(device))
+
+
+def reset_devices(param: gluon.Parameter, devices: List[Any]) -> None:
+    """Move an initialized or deferred parameter to ``devices`` (one copy on each)."""
+    if HAS_DEVICE_API:
+        param.reset_device(devices)
+    else:
+        param.reset_ctx(devices)
+
+
+def load_init(param: gluon.Parameter, data: Any, devices: Optional[List[Any]]) -> None:
+    """Give ``param`` the value ``data`` on ``devices``, initializing it if needed
+    (Gluon's own path for ``load_parameters``; settles deferred shapes)."""
+    param._load_init(data, devices)
+
+
+def written_directly(param: gluon.Parameter) -> None:
+    """Tell a Trainer that keeps its own copy of ``param`` (``update_on_kvstore``) that
+    the value changed behind its back, as ``Parameter.set_data`` does."""
+    trainer = param._trainer
+    if isinstance(trainer, weakref.ref):
+        trainer = trainer()
+    if trainer is not None and trainer._kv_initialized and trainer._update_on_kvstore:
+        if param not in trainer._params_to_init:
+            trainer._reset_kvstore()
+
+
+def is_np_shape() -> bool:
+    """True under NumPy shape semantics, where scalars and zero-size arrays exist."""
+    return bool(mx.util.is_np_shape())
+
+
+def sync() -> None:
+    """Wait until MXNet's asynchronous engine has finished every pending operation."""
+    mx.nd.waitall()
