@@ -61,9 +61,9 @@ class LoadPlan:
         hint = prefix_hint(self.missing, self.unexpected)
         if hint:
             lines.append('  hint: ' + hint)
-        if any('float' in e and 'float' in f for _, e, f in self.mismatched):
-            lines.append('  hint: for another float precision, cast the network first '
-                         '(net.cast(dtype)) to the dtype the file holds')
+        if any(e.split()[-1] != f.split()[-1] for _, e, f in self.mismatched):
+            lines.append('  hint: for another dtype, cast the network first to the dtype the '
+                         'file holds (net.cast(dtype))')
         lines.append('  load what matches with strict=False; select= restricts the names')
         return '\n'.join(lines)
 
@@ -91,7 +91,8 @@ def make_plan(block: gluon.Block, info: CheckpointInfo,
                file_group)
     in_net = {n for n, _ in pairs}
     plan.unexpected = [n for n in info.names if n not in in_net and (matcher is None or matcher(n))]
-    plan.untied = _untied(info.ties, dict(pairs))
+    loaded = {n: a.param for a in plan.assignments for n in a.names}
+    plan.untied = _untied(info.ties, loaded)
     return plan
 
 

@@ -10,26 +10,25 @@ checksum before it changes anything.
 
 import os
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 import numpy as onp
 from mxnet import gluon
 
-from . import _compat, _npz_format, _params_format, _safetensors_format
-from ._ckpt_io import CheckpointFile, atomic_write, parallel_map
+from . import _compat
+from ._ckpt_io import CheckpointFile, parallel_map
 from ._ckpt_model import CheckpointInfo, TensorInfo, WriteItem, check_dtype
 from ._ckpt_plan import Assignment, make_plan
+from ._ckpt_files import check_checksums, format_of, read_into, read_values, write_file
 from .devices import as_devices
 from .errors import CheckpointError, OptionError, PatternError, check_option
 from .select import as_matcher
 from .tree import named_parameters
 
-__all__ = ['save', 'load', 'inspect', 'verify', 'LoadReport', 'VerifyReport', 'FORMATS']
+__all__ = ['save', 'load', 'inspect', 'verify', 'LoadReport', 'VerifyReport']
 
 PathLike = Union[str, 'os.PathLike[str]']
-FORMATS = {'.safetensors': _safetensors_format, '.params': _params_format, '.npz': _npz_format}
 
 
 @dataclass
@@ -72,14 +71,6 @@ class VerifyReport:
         return text
 
 
-def _format_of(path: str):
-    ext = os.path.splitext(path)[1].lower()
-    if ext not in FORMATS:
-        raise CheckpointError(f'{path}: unknown checkpoint format {ext or "(no extension)"!r}; '
-                              f'use one of {", ".join(FORMATS)} (.safetensors recommended)')
-    return FORMATS[ext]
-
-
 def save(block: gluon.Block, path: PathLike, *, fsync: bool = True,
          metadata: Optional[Mapping[str, str]] = None) -> None:
     """Save every parameter of ``block`` to ``path``, atomically.
@@ -108,12 +99,9 @@ def save(block: gluon.Block, path: PathLike, *, fsync: bool = True,
         >>> gp.save(net, 'model.safetensors', metadata={'epoch': '3'})  # doctest: +SKIP
     """
     path = os.fspath(path)
-    fmt = _format_of(path)
+    format_of(path)
     meta = _check_metadata(metadata)
-    items = _write_items(block)
-    with ThreadPoolExecutor(max_workers=1) as background:
-        with atomic_write(path, fsync=fsync) as f:
-            fmt.write(f, items, meta, background)
+    write_file(path, _write_items(block), meta, fsync)
 
 
 def _check_metadata(metadata: Optional[Mapping[str, str]]) -> Dict[str, str]:
@@ -171,7 +159,7 @@ def inspect(path: PathLike) -> CheckpointInfo:
         CheckpointError: unknown extension, or a file that is not a valid checkpoint.
     """
     path = os.fspath(path)
-    fmt = _format_of(path)
+    fmt = format_of(path)
     with CheckpointFile(path) as cf:
         return fmt.read_header(cf)
 
@@ -184,31 +172,14 @@ def verify(path: PathLike) -> VerifyReport:
             checksums (all of them named in one message).
     """
     path = os.fspath(path)
-    fmt = _format_of(path)
+    fmt = format_of(path)
     with CheckpointFile(path) as cf:
         info = fmt.read_header(cf)
         checked = [t for t in info.tensors if t.crc32 is not None]
-        _check_checksums(cf, checked)
+        check_checksums(cf, checked)
     return VerifyReport(path, info.format, [t.name for t in checked],
                         [t.name for t in info.tensors if t.crc32 is None],
                         sum(t.crc_length for t in checked))
-
-
-def _check_checksums(cf: CheckpointFile, tensors: List[TensorInfo]) -> None:
-    results = parallel_map(lambda t: (t, _crc_found(cf, t)), tensors)
-    bad = [(t, found) for t, found in results if found != t.crc32]
-    if bad:
-        listed = ', '.join(f'{t.name!r} (recorded {t.crc32:08x}, found '
-                           f'{"unreadable" if found is None else format(found, "08x")})'
-                           for t, found in bad)
-        raise cf.error(f'{len(bad)} of {len(tensors)} tensors do not match their checksums: '
-                       f'{listed}; the file is corrupt: restore it from a copy or save again')
-
-
-def _crc_found(cf: CheckpointFile, tensor: TensorInfo) -> Optional[int]:
-    if tensor.offset is not None:
-        return cf.crc32(tensor.crc_start, tensor.crc_length, tensor.name)
-    return _npz_format.member_crc32(cf, tensor)
 
 
 def load(block: gluon.Block, path: PathLike, *, device: Any = None, strict: bool = True,
@@ -247,7 +218,7 @@ def load(block: gluon.Block, path: PathLike, *, device: Any = None, strict: bool
         LoadReport(path='model.safetensors', loaded=['0.weight', ...], missing=[], ...)
     """
     path = os.fspath(path)
-    fmt = _format_of(path)
+    fmt = format_of(path)
     check_option('strict', strict, (True, False))
     devices = as_devices(device) if device is not None else None
     matcher = as_matcher(select)
@@ -257,7 +228,7 @@ def load(block: gluon.Block, path: PathLike, *, device: Any = None, strict: bool
         plan = make_plan(block, fmt.read_header(cf), matcher)
         if strict and plan.has_problems:
             raise CheckpointError(plan.describe(path, block))
-        _check_checksums(cf, [t for a in plan.assignments for t in (a.source, *a.separate)
+        check_checksums(cf, [t for a in plan.assignments for t in (a.source, *a.separate)
                               if t.crc32 is not None])
         _check_separate_copies(cf, plan.assignments)
         _fill_all(cf, plan.assignments, devices)
@@ -269,29 +240,14 @@ def load(block: gluon.Block, path: PathLike, *, device: Any = None, strict: bool
                       plan.unexpected, plan.mismatched)
 
 
-def _read_values(cf: CheckpointFile, tensor: TensorInfo) -> onp.ndarray:
-    out = onp.empty(tensor.shape, onp.dtype(tensor.dtype))
-    _read_into(cf, tensor, out)
-    return out
-
-
-def _read_into(cf: CheckpointFile, tensor: TensorInfo, out: onp.ndarray) -> None:
-    if tensor.nbytes == 0:
-        return
-    if tensor.offset is not None:
-        cf.readinto(tensor.offset, out, 'its data', tensor.name)
-    else:
-        _npz_format.read_member_into(cf, tensor, out)
-
-
 def _check_separate_copies(cf: CheckpointFile, assignments: List[Assignment]) -> None:
     """Names the network ties but the file stores separately must hold equal values."""
     for a in assignments:
         if not a.separate:
             continue
-        first = _read_values(cf, a.source)
+        first = read_values(cf, a.source)
         for other in a.separate:
-            values = _read_values(cf, other)
+            values = read_values(cf, other)
             if first.tobytes() != values.tobytes():
                 diff = onp.max(onp.abs(first.astype(onp.float64) - values.astype(onp.float64)))
                 raise CheckpointError(
@@ -330,13 +286,13 @@ def _place(param: gluon.Parameter, devices) -> None:
 
 def _fill_direct(cf: CheckpointFile, a: Assignment, views: List[onp.ndarray]) -> None:
     """Read straight into the parameter's memory on the first device, copy to the rest."""
-    _read_into(cf, a.source, views[0])
+    read_into(cf, a.source, views[0])
     for view in views[1:]:
         onp.copyto(view, views[0])
 
 
 def _fill_through_mxnet(cf: CheckpointFile, a: Assignment, devices) -> None:
-    values = _read_values(cf, a.source)
+    values = read_values(cf, a.source)
     if _compat.is_initialized(a.param):
         a.param.set_data(_compat.array_from_numpy(values))
         return

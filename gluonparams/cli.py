@@ -46,6 +46,8 @@ def _add_model_options(cmd: argparse.ArgumentParser) -> None:
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
+    if args.file is not None:
+        return _summary_of_file(args)
     # values do not matter to a summary: zeros initialize fastest
     net, example = zoo.build(args.model, input_shape=args.input_shape, init=mx.init.Zero())
     result = summary(net, example, depth=args.depth, select=args.select,
@@ -89,8 +91,99 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument('--format', choices=('tree', 'table', 'json'), default='tree')
     cmd.add_argument('--fold', action='store_true',
                      help='draw runs of identical sibling blocks as one row')
+    cmd.add_argument('file', nargs='?', metavar='FILE',
+                     help='a checkpoint (.safetensors, .params, .npz): draw its tree instead')
     cmd.set_defaults(func=_cmd_summary)
+    _add_checkpoint_commands(commands)
     return parser
+
+
+# --- checkpoint commands (logic in gluonparams.checkpoint and _ckpt_tools) ---
+
+def _add_checkpoint_commands(commands) -> None:
+    cmd = commands.add_parser(
+        'inspect', help='show a checkpoint\'s tree, shapes, dtypes, ties and metadata',
+        description='Show a checkpoint file\'s parameter tree (from its names), shapes, '
+                    'dtypes, ties, format and metadata. Reads only the header.')
+    cmd.add_argument('file', metavar='FILE')
+    cmd.add_argument('--format', choices=('tree', 'json'), default='tree')
+    cmd.set_defaults(func=_cmd_inspect)
+    cmd = commands.add_parser(
+        'verify', help='check every tensor of a checkpoint against its checksum',
+        description='Check every tensor of a checkpoint against its recorded CRC-32. '
+                    'Exit code 1 when the file is corrupt.')
+    cmd.add_argument('file', metavar='FILE')
+    cmd.set_defaults(func=_cmd_verify)
+    cmd = commands.add_parser(
+        'diff', help='compare two checkpoints; exit code 1 when they differ',
+        description='Compare two checkpoints of any formats: names only in one, shape or '
+                    'dtype changes, ties, and the max absolute difference of each tensor '
+                    'whose values differ. Exit code 0 when identical, 1 when they differ.')
+    cmd.add_argument('a', metavar='A')
+    cmd.add_argument('b', metavar='B')
+    cmd.set_defaults(func=_cmd_diff)
+    cmd = commands.add_parser(
+        'convert', help='convert a checkpoint between .safetensors, .params and .npz',
+        description='Write SRC in the format of DST\'s extension (.safetensors, .params, '
+                    '.npz), keeping names, values, metadata and ties where DST can hold them.')
+    cmd.add_argument('src', metavar='SRC')
+    cmd.add_argument('dst', metavar='DST')
+    cmd.set_defaults(func=_cmd_convert)
+
+
+def _print_tree(info, **options) -> None:
+    from ._ckpt_render import render_checkpoint
+    text = render_checkpoint(info, **options)
+    try:
+        text.encode(getattr(sys.stdout, 'encoding', None) or 'utf-8')
+    except (UnicodeEncodeError, LookupError):
+        text = render_checkpoint(info, ascii=True, **options)
+    print(text)
+
+
+def _summary_of_file(args: argparse.Namespace) -> int:
+    from .checkpoint import inspect
+    from .select import as_matcher
+    if args.model != zoo.DEFAULT or args.input_shape or args.fold:
+        raise OptionError('summary FILE draws the checkpoint\'s tree: --model, --input-shape '
+                          'and --fold apply to networks only')
+    info = inspect(args.file)
+    if args.format == 'json':
+        print(json.dumps(info.to_dict(), indent=2))
+    else:
+        _print_tree(info, keep=as_matcher(args.select), depth=args.depth)
+    return 0
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from .checkpoint import inspect
+    info = inspect(args.file)
+    if args.format == 'json':
+        print(json.dumps(info.to_dict(), indent=2))
+    else:
+        _print_tree(info, details=True)
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from .checkpoint import verify
+    print(verify(args.file))
+    return 0
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    from ._ckpt_tools import diff
+    result = diff(args.a, args.b)
+    print(result)
+    return 1 if result.differ else 0
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from ._ckpt_tools import convert
+    info = convert(args.src, args.dst)
+    print(f'wrote {args.dst} ({info.format}): {len(info.tensors)} tensors, '
+          f'{info.total_params:,} parameters, {len(info.ties)} ties')
+    return 0
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
