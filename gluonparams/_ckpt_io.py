@@ -96,6 +96,7 @@ class CheckpointFile:
 
     def read(self, offset: int, length: int, what: str, tensor: Optional[str] = None) -> bytes:
         """Exactly ``length`` bytes at ``offset``."""
+        self.check_range(offset, length, what, tensor)   # before allocating anything
         out = bytearray(length)
         self.readinto(offset, memoryview(out), what, tensor)
         return bytes(out)

@@ -104,6 +104,9 @@ def _match(plan: LoadPlan, param, names, sources, file_group) -> None:
     bad = [t for t in unique if not _fits(param, t)]
     if bad:
         expected = _describe(param_shape(param), _compat.param_dtype(param))
+        if not _compat.is_np_shape() and any(not t.shape or 0 in t.shape for t in bad):
+            expected += (' under legacy shapes, which hold no scalar or zero-size array '
+                         '(call mx.npx.set_np() first)')
         plan.mismatched.extend((t.name if t.name in names else names[0], expected,
                                 _describe(t.shape, t.dtype)) for t in bad)
         return
@@ -124,6 +127,8 @@ def param_shape(param: gluon.Parameter) -> Optional[Tuple[Optional[int], ...]]:
 
 def _fits(param: gluon.Parameter, tensor: TensorInfo) -> bool:
     if _compat.param_dtype(param) != tensor.dtype:
+        return False
+    if not _compat.is_np_shape() and (not tensor.shape or 0 in tensor.shape):
         return False
     shape = param_shape(param)
     if shape is None:

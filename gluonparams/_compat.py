@@ -189,8 +189,8 @@ class _HostMemory:
 
 
 def array_device(arr: Any) -> Any:
-    """The device an MXNet array lives on (``.device`` in 2.0, ``.context`` in 1.x)."""
-    return arr.device if HAS_DEVICE_API else arr.context
+    """The device an MXNet array lives on (``.device`` in 2.0, ``.ctx`` in 1.x)."""
+    return arr.device if HAS_DEVICE_API else arr.ctx
 
 
 def host_array(arr: Any) -> Optional[onp.ndarray]:

@@ -65,11 +65,16 @@ class AllDtypes(gluon.Block):
             setattr(self, dtype, gluon.Parameter(dtype, shape=(3, 5), dtype=dtype,
                                                  init=mx.init.Zero()))
 
+    def initialize(self, device=None):
+        # parameters set as attributes: 1.x's Block.initialize does not see them
+        for _, p in gp.named_parameters(self):
+            p.initialize(**_compat.device_kwargs(device))
+
 
 @pytest.mark.parametrize('fmt', FORMATS)
 def test_every_dtype_round_trips_bit_for_bit_across_devices(fmt, device, tmp_path):
     net = AllDtypes()
-    net.initialize(**_compat.device_kwargs(device))
+    net.initialize(device)
     fill_random(net)
     path = tmp_path / f'all.{fmt}'
     gp.save(net, path)
@@ -96,6 +101,11 @@ class Shapes(gluon.Block):
 @pytest.mark.parametrize('fmt', FORMATS)
 @pytest.mark.parametrize('dtype', DTYPES)
 def test_scalars_and_zero_size_arrays_round_trip(dtype, fmt, tmp_path):
+    with mx.util.np_shape(True), mx.util.np_array(True):   # 2.0's default, 1.x's npx.set_np()
+        scalars_and_zero_size_arrays_round_trip(dtype, fmt, tmp_path)
+
+
+def scalars_and_zero_size_arrays_round_trip(dtype, fmt, tmp_path):
     from safetensors.numpy import load_file, save_file
     arrays = {'scalar': random_bits((), dtype, 1), 'empty': random_bits((0, 3), dtype),
               'matrix': random_bits((4, 2), dtype, 2)}
@@ -111,6 +121,16 @@ def test_scalars_and_zero_size_arrays_round_trip(dtype, fmt, tmp_path):
     back = load_file(str(tmp_path / 'out.safetensors'))
     for name, expected in arrays.items():
         assert_bit_equal(back[name], expected)
+
+
+def test_legacy_shapes_cannot_take_a_scalar(tmp_path):
+    from safetensors.numpy import save_file
+    save_file({'scalar': onp.array(1.5, onp.float32), 'empty': onp.zeros((0, 3), onp.float32),
+               'matrix': onp.ones((4, 2), onp.float32)}, str(tmp_path / 'in.safetensors'))
+    with mx.util.np_array(False), mx.util.np_shape(False):
+        with pytest.raises(gp.CheckpointError, match=r"(?s)'scalar': .*legacy shapes, which "
+                                                     r"hold no scalar .*mx.npx.set_np\(\)"):
+            gp.load(Shapes('float32'), tmp_path / 'in.safetensors')
 
 
 @pytest.mark.parametrize('fmt', FORMATS)
@@ -204,19 +224,34 @@ def test_load_reads_mxnet_legacy_binary(tmp_path):
     assert_same_values(net, fresh)
 
 
-def test_untied_network_gets_the_value_under_every_name_and_a_warning(tmp_path):
+@pytest.mark.parametrize('fmt', FORMATS)
+def test_untied_network_gets_the_value_under_every_name_and_a_warning(fmt, tmp_path):
     net = deck_tied()
     fill_random(net)
+    gp.save(net, tmp_path / f'tied.{fmt}')
+    other = untied_deck_net()
+    with pytest.warns(UserWarning, match=r"ties \['1.weight', '2.weight'\], \['1.bias', "
+                                         r"'2.bias'\] but the network does not"):
+        gp.load(other, tmp_path / f'tied.{fmt}')
+    assert_bit_equal(other[2].weight.data().asnumpy(), net[1].weight.data().asnumpy())
+    assert_bit_equal(other[1].bias.data().asnumpy(), net[2].bias.data().asnumpy())
+
+
+def test_gluon_deduplicated_file_and_an_untied_network(tmp_path):
+    net = deck_tied()
     net.save_parameters(str(tmp_path / 'dedup.params'), deduplicate=True)
-    gp.save(net, tmp_path / 'tied.safetensors')
-    for path in (tmp_path / 'tied.safetensors',):
-        other = untied_deck_net()
-        with pytest.warns(UserWarning, match=r"ties \['1.weight', '2.weight'\]"):
-            gp.load(other, path)
-        assert_bit_equal(other[2].weight.data().asnumpy(), net[1].weight.data().asnumpy())
-    # Gluon's own open bug: its deduplicated file does not load into the untied twin
+    # Gluon's open bug: its own file does not load into the untied twin
     with pytest.raises(AssertionError):
         untied_deck_net().load_parameters(str(tmp_path / 'dedup.params'))
+    # the file records no tie (Gluon keeps the last name), so the names it lacks are
+    # reported, all at once
+    with pytest.raises(gp.CheckpointError, match="not in the file: '1.weight', '1.bias'"):
+        gp.load(untied_deck_net(), tmp_path / 'dedup.params')
+    # converted through gp.load into the tied network, gp.save records the tie
+    tied = deck_tied(run=False)
+    gp.load(tied, tmp_path / 'dedup.params')
+    gp.save(tied, tmp_path / 'fixed.params')
+    untied_deck_net().load_parameters(str(tmp_path / 'fixed.params'))
 
 
 def test_tied_network_accepts_separate_equal_copies_and_refuses_different_ones(tmp_path):
