@@ -69,3 +69,13 @@ def test_summary_example_draws_the_tied_tree():
     assert 'unique parameters: 330' in out
     assert "tie groups: [['1.weight', '2.weight'], ['1.bias', '2.bias']]" in out
     assert '(8, ?)' in out and '→ shared with 1.weight' in out
+
+
+def test_checkpoint_example_resumes_on_another_device_bit_for_bit():
+    out = run('checkpoint_resume.py')
+    assert "ties [['1.weight', '2.weight'], ['1.bias', '2.bias']], metadata {'step': '10'}" in out
+    assert 'loaded 8 names on cpu(1)' in out
+    before = float(re.search(r'loss after 10 steps: ([\d.]+)', out).group(1))
+    after = float(re.search(r'loss after 10 more steps: ([\d.]+)', out).group(1))
+    assert after < before
+    assert out.strip().endswith('identical to the run that never stopped: True')
