@@ -8,7 +8,7 @@ from typing import Dict, List, Optional
 import numpy as onp
 
 from . import _npz_format, _params_format, _safetensors_format
-from ._ckpt_io import CheckpointFile, atomic_write, parallel_map
+from ._ckpt_io import WORKERS, CheckpointFile, atomic_write, parallel_map
 from ._ckpt_model import TensorInfo, WriteItem
 from .errors import CheckpointError
 
@@ -29,7 +29,7 @@ def write_file(path: str, items: List[WriteItem], meta: Dict[str, str], fsync: b
     """Write ``items`` to ``path`` in the format of its extension, atomically; each
     tensor's CRC-32 is computed on a second thread while the bytes are written."""
     fmt = format_of(path)
-    with ThreadPoolExecutor(max_workers=1) as background:
+    with ThreadPoolExecutor(max_workers=WORKERS) as background:
         with atomic_write(path, fsync=fsync) as f:
             fmt.write(f, items, meta, background)
 
@@ -50,7 +50,7 @@ def read_into(cf: CheckpointFile, tensor: TensorInfo, out: onp.ndarray) -> None:
 
 
 def check_checksums(cf: CheckpointFile, tensors: List[TensorInfo]) -> None:
-    results = parallel_map(lambda t: (t, _crc_found(cf, t)), tensors)
+    results = parallel_map(lambda t: (t, _crc_found(cf, t)), tensors, lambda t: t.crc_length)
     bad = [(t, found) for t, found in results if found != t.crc32]
     if bad:
         listed = ', '.join(f'{t.name!r} (recorded {t.crc32:08x}, found '

@@ -106,7 +106,10 @@ def render_checkpoint(info: CheckpointInfo, details: bool = False,
                        for c, (cell, w) in enumerate(zip(line, widths))).rstrip()
              for line in table]
     rule = '─' * max(len(line) for line in lines)
-    text = '\n'.join([lines[0], rule] + lines[1:] + [rule] + _footer(info, details))
+    footer = _footer(info, details)
+    if keep is not None:
+        footer[0] = f'Selected params: {rows[0].params:,} of {info.total_params:,}'
+    text = '\n'.join([lines[0], rule] + lines[1:] + [rule] + footer)
     return text.translate(_ASCII) if ascii else text
 
 

@@ -22,7 +22,7 @@ from typing import Dict, List, Tuple
 import numpy as onp
 
 from . import _npz_format
-from ._ckpt_io import CheckpointFile, crc32, write_all
+from ._ckpt_io import CheckpointFile, Later, preallocate, write_all
 from ._ckpt_model import CheckpointInfo, TensorInfo, WriteItem, own_versions
 
 __all__ = ['read_header', 'write']
@@ -184,13 +184,15 @@ def write(f, items: List[WriteItem], meta: Dict[str, str], background) -> None:
     """Write every name of every item (a tie's aliases as copies), then the footer."""
     magic = _V3 if needs_numpy_shapes(items) else _V2
     names = [name for item in items for name in (item.name, *item.aliases)]
+    preallocate(f, 24 + sum((24 + 8 * len(item.shape) + item.nbytes) * (1 + len(item.aliases))
+                            for item in items) + 8 + sum(8 + len(n.encode()) for n in names))
     write_all(f, _pack('<QQQ', _LIST_MAGIC, 0, len(names)))
     futures = {}
     for item in items:
         head = _pack(f'<Iii{len(item.shape)}qiii', magic, 0, len(item.shape), *item.shape,
                      1, 0, _FLAG_OF[item.dtype.name])
         values = item.values()
-        futures[item.name] = background.submit(crc32, values)
+        futures[item.name] = Later(background, values)
         for _ in (item.name, *item.aliases):
             write_all(f, head)
             write_all(f, values)

@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Tuple
 
 import numpy as onp
 
-from ._ckpt_io import CheckpointFile, check_no_overlap, crc32, write_all
+from ._ckpt_io import CheckpointFile, Later, check_no_overlap, preallocate, write_all
 from ._ckpt_model import CheckpointInfo, TensorInfo, WriteItem, own_versions
 from .errors import CheckpointError
 
@@ -172,11 +172,12 @@ def write(f, items: List[WriteItem], meta: Dict[str, str], background) -> None:
         at += items[i].nbytes
     ties = [[item.name, *item.aliases] for item in items if item.aliases]
     draft = _header(items, offsets, meta, ties, {item.name: _PLACEHOLDER for item in items})
+    preallocate(f, len(draft) + at)
     write_all(f, onp.frombuffer(draft, onp.uint8))
     futures = {}
     for i in order:
         values = items[i].values()
-        futures[items[i].name] = background.submit(crc32, values)
+        futures[items[i].name] = Later(background, values)
         write_all(f, values)
     sums = {name: f'{future.result():08x}' for name, future in futures.items()}
     final = _header(items, offsets, meta, ties, sums)

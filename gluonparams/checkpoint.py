@@ -268,7 +268,7 @@ def _fill_all(cf: CheckpointFile, assignments: List[Assignment], devices) -> Non
             direct.append((a, views))
         else:
             _fill_through_mxnet(cf, a, devices)
-    parallel_map(lambda job: _fill_direct(cf, *job), direct)
+    parallel_map(lambda job: _fill_direct(cf, *job), direct, lambda job: job[0].source.nbytes)
     for a, _ in direct:
         _compat.written_directly(a.param)
     _compat.sync()
