@@ -3,7 +3,6 @@ values, checking checksums."""
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Dict, List, Optional
 
 import numpy as onp
 
@@ -25,13 +24,13 @@ def format_of(path: str):
     return FORMATS[ext]
 
 
-def write_file(path: str, items: List[WriteItem], meta: Dict[str, str], fsync: bool) -> None:
+def write_file(path: str, items: list[WriteItem], meta: dict[str, str], fsync: bool) -> None:
     """Write ``items`` to ``path`` in the format of its extension, atomically; each
     tensor's CRC-32 is computed on a second thread while the bytes are written."""
     fmt = format_of(path)
-    with ThreadPoolExecutor(max_workers=WORKERS) as background:
-        with atomic_write(path, fsync=fsync) as f:
-            fmt.write(f, items, meta, background)
+    with ThreadPoolExecutor(max_workers=WORKERS) as background, \
+            atomic_write(path, fsync=fsync) as f:
+        fmt.write(f, items, meta, background)
 
 
 def read_values(cf: CheckpointFile, tensor: TensorInfo) -> onp.ndarray:
@@ -49,7 +48,7 @@ def read_into(cf: CheckpointFile, tensor: TensorInfo, out: onp.ndarray) -> None:
         _npz_format.read_member_into(cf, tensor, out)
 
 
-def check_checksums(cf: CheckpointFile, tensors: List[TensorInfo]) -> None:
+def check_checksums(cf: CheckpointFile, tensors: list[TensorInfo]) -> None:
     results = parallel_map(lambda t: (t, _crc_found(cf, t)), tensors, lambda t: t.crc_length)
     bad = [(t, found) for t, found in results if found != t.crc32]
     if bad:
@@ -60,7 +59,7 @@ def check_checksums(cf: CheckpointFile, tensors: List[TensorInfo]) -> None:
                        f'{listed}; the file is corrupt: restore it from a copy or save again')
 
 
-def _crc_found(cf: CheckpointFile, tensor: TensorInfo) -> Optional[int]:
+def _crc_found(cf: CheckpointFile, tensor: TensorInfo) -> int | None:
     if tensor.offset is not None:
         return cf.crc32(tensor.crc_start, tensor.crc_length, tensor.name)
     return _npz_format.member_crc32(cf, tensor)

@@ -15,9 +15,10 @@ import errno
 import os
 import secrets
 import zlib
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import BinaryIO, Callable, Iterable, Iterator, List, Optional, Tuple
+from typing import BinaryIO
 
 import numpy as onp
 
@@ -51,7 +52,7 @@ def parallel_map(function: Callable, items: Iterable, cost: Callable[[object], i
     costs = [cost(x) for x in items]
     if workers < 2 or len(items) < 2 or sum(costs) < _PARALLEL_BYTES:
         return [function(x) for x in items]
-    runs: List[List[int]] = [[] for _ in range(workers)]
+    runs: list[list[int]] = [[] for _ in range(workers)]
     loads = [0] * workers
     for i in sorted(range(len(items)), key=lambda i: -costs[i]):
         k = loads.index(min(loads))
@@ -59,7 +60,7 @@ def parallel_map(function: Callable, items: Iterable, cost: Callable[[object], i
         loads[k] += costs[i]
     results: list = [None] * len(items)
 
-    def run(indices: List[int]) -> None:
+    def run(indices: list[int]) -> None:
         for i in indices:
             results[i] = function(items[i])
 
@@ -111,31 +112,31 @@ class CheckpointFile:
             os.close(self.fd)
             self.fd = -1
 
-    def __enter__(self) -> 'CheckpointFile':
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def error(self, message: str, tensor: Optional[str] = None) -> CheckpointError:
+    def error(self, message: str, tensor: str | None = None) -> CheckpointError:
         where = f'{self.path}: tensor {tensor!r}' if tensor is not None else self.path
         return CheckpointError(f'{where}: {message}')
 
     def check_range(self, offset: int, length: int, what: str,
-                    tensor: Optional[str] = None) -> None:
+                    tensor: str | None = None) -> None:
         if offset < 0 or length < 0 or offset + length > self.size:
             raise self.error(f'{what} needs bytes {offset:,} to {offset + length:,} but the '
                              f'file has {self.size:,} bytes: it is truncated or its header is '
                              f'wrong', tensor)
 
-    def read(self, offset: int, length: int, what: str, tensor: Optional[str] = None) -> bytes:
+    def read(self, offset: int, length: int, what: str, tensor: str | None = None) -> bytes:
         """Exactly ``length`` bytes at ``offset``."""
         self.check_range(offset, length, what, tensor)   # before allocating anything
         out = bytearray(length)
         self.readinto(offset, memoryview(out), what, tensor)
         return bytes(out)
 
-    def readinto(self, offset: int, out, what: str, tensor: Optional[str] = None) -> None:
+    def readinto(self, offset: int, out, what: str, tensor: str | None = None) -> None:
         """Fill ``out`` (a writable buffer or array) with the bytes at ``offset``."""
         view = memoryview(byte_view(out) if isinstance(out, onp.ndarray) else out).cast('B')
         self.check_range(offset, len(view), what, tensor)
@@ -152,7 +153,7 @@ class CheckpointFile:
             done += n
         self.bytes_read += done
 
-    def crc32(self, start: int, length: int, tensor: Optional[str] = None) -> int:
+    def crc32(self, start: int, length: int, tensor: str | None = None) -> int:
         """CRC-32 of ``length`` bytes at ``start``, streamed through a small buffer."""
         buffer = onp.empty(min(length, CHUNK), onp.uint8)
         value = 0
@@ -271,7 +272,7 @@ def _fsync_folder(folder: str) -> None:
         os.close(fd)
 
 
-def check_no_overlap(cf: CheckpointFile, spans: List[Tuple[int, int, str]],
+def check_no_overlap(cf: CheckpointFile, spans: list[tuple[int, int, str]],
                      start: int, end: int) -> None:
     """Tensors' byte ranges ``(begin, end, name)`` must tile ``[start, end)`` exactly:
     no gap, no overlap (what safetensors requires of its data section)."""

@@ -5,20 +5,21 @@ and writes a list of :class:`WriteItem`. ``gp.inspect`` returns the
 :class:`CheckpointInfo`.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from math import prod
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any
 
 import numpy as onp
 
-__all__ = ['TensorInfo', 'CheckpointInfo', 'WriteItem', 'DTYPES', 'check_dtype', 'own_versions']
+__all__ = ['DTYPES', 'CheckpointInfo', 'TensorInfo', 'WriteItem', 'check_dtype', 'own_versions']
 
 # The dtypes MXNet parameters use and every format here can hold.
 DTYPES = ('bool', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64',
           'float16', 'float32', 'float64')
 
 
-def check_dtype(dtype: Any) -> Optional[onp.dtype]:
+def check_dtype(dtype: Any) -> onp.dtype | None:
     """``dtype`` as a numpy dtype, or ``None`` when it is not one of :data:`DTYPES`."""
     try:
         found = onp.dtype(dtype)
@@ -27,7 +28,7 @@ def check_dtype(dtype: Any) -> Optional[onp.dtype]:
     return found if found.name in DTYPES else None
 
 
-def own_versions() -> Tuple[str, str]:
+def own_versions() -> tuple[str, str]:
     """The gluonparams and MXNet versions a file written now records."""
     import mxnet
 
@@ -47,21 +48,21 @@ class TensorInfo:
 
     name: str
     dtype: str
-    shape: Tuple[int, ...]
+    shape: tuple[int, ...]
     nbytes: int
-    offset: Optional[int]
-    crc32: Optional[int] = None
+    offset: int | None
+    crc32: int | None = None
     crc_start: int = 0
     crc_length: int = 0
-    aliases: Tuple[str, ...] = ()
-    member: Optional[str] = None
+    aliases: tuple[str, ...] = ()
+    member: str | None = None
 
     @property
     def size(self) -> int:
         """Number of elements."""
         return prod(self.shape)
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {'name': self.name, 'dtype': self.dtype, 'shape': list(self.shape),
                 'nbytes': self.nbytes, 'crc32': None if self.crc32 is None else f'{self.crc32:08x}',
                 'aliases': list(self.aliases)}
@@ -79,14 +80,14 @@ class CheckpointInfo:
     path: str
     format: str
     file_size: int
-    tensors: List[TensorInfo]
-    ties: List[List[str]] = field(default_factory=list)
-    metadata: Dict[str, str] = field(default_factory=dict)
-    gluonparams_version: Optional[str] = None
-    mxnet_version: Optional[str] = None
+    tensors: list[TensorInfo]
+    ties: list[list[str]] = field(default_factory=list)
+    metadata: dict[str, str] = field(default_factory=dict)
+    gluonparams_version: str | None = None
+    mxnet_version: str | None = None
 
     @property
-    def names(self) -> List[str]:
+    def names(self) -> list[str]:
         """Every name the file knows: stored tensors and their tied aliases."""
         out = []
         for t in self.tensors:
@@ -107,7 +108,7 @@ class CheckpointInfo:
     def has_checksums(self) -> bool:
         return bool(self.tensors) and all(t.crc32 is not None for t in self.tensors)
 
-    def _counted(self) -> List[TensorInfo]:
+    def _counted(self) -> list[TensorInfo]:
         """The stored tensors without the extra copies of a tied one (``.params``
         stores every name of a tie)."""
         copies = {n for group in self.ties for n in group[1:]}
@@ -117,7 +118,7 @@ class CheckpointInfo:
         from ._ckpt_render import render_checkpoint
         return render_checkpoint(self, details=True)
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {'path': self.path, 'format': self.format, 'file_size': self.file_size,
                 'total_params': self.total_params, 'total_bytes': self.total_bytes,
                 'tensors': [t.to_dict() for t in self.tensors], 'ties': self.ties,
@@ -133,9 +134,9 @@ class WriteItem:
 
     name: str
     dtype: onp.dtype
-    shape: Tuple[int, ...]
+    shape: tuple[int, ...]
     values: Callable[[], onp.ndarray]
-    aliases: Tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
 
     @property
     def nbytes(self) -> int:

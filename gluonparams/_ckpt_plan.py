@@ -7,8 +7,8 @@ never raised one at a time, so a strict load reports all of it in one error.
 """
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Tuple
 
 from mxnet import gluon
 
@@ -30,18 +30,18 @@ class Assignment:
     """
 
     param: gluon.Parameter
-    names: List[str]
+    names: list[str]
     source: TensorInfo
-    separate: List[TensorInfo] = field(default_factory=list)
+    separate: list[TensorInfo] = field(default_factory=list)
 
 
 @dataclass
 class LoadPlan:
-    assignments: List[Assignment]
-    missing: List[str]
-    unexpected: List[str]
-    mismatched: List[Tuple[str, str, str]]   # (name, in the network, in the file)
-    untied: List[List[str]]                  # file tie groups the network does not tie
+    assignments: list[Assignment]
+    missing: list[str]
+    unexpected: list[str]
+    mismatched: list[tuple[str, str, str]]   # (name, in the network, in the file)
+    untied: list[list[str]]                  # file tie groups the network does not tie
 
     @property
     def has_problems(self) -> bool:
@@ -68,12 +68,12 @@ class LoadPlan:
         return '\n'.join(lines)
 
 
-def _names(names: List[str]) -> str:
+def _names(names: list[str]) -> str:
     return ', '.join(repr(n) for n in names)
 
 
 def make_plan(block: gluon.Block, info: CheckpointInfo,
-              matcher: Optional[Callable[[str], bool]]) -> LoadPlan:
+              matcher: Callable[[str], bool] | None) -> LoadPlan:
     """Match the file's names with the network's (both restricted by ``matcher``)."""
     stored = {t.name: t for t in info.tensors}
     source_of = {name: name for name in stored}
@@ -82,7 +82,7 @@ def make_plan(block: gluon.Block, info: CheckpointInfo,
     file_group = {name: i for i, group in enumerate(info.ties) for name in group}
     pairs = [(n, p) for n, p in named_parameters(block, remove_duplicate=False)
              if matcher is None or matcher(n)]
-    by_param: Dict[int, Tuple[gluon.Parameter, List[str]]] = {}
+    by_param: dict[int, tuple[gluon.Parameter, list[str]]] = {}
     for name, param in pairs:
         by_param.setdefault(id(param), (param, []))[1].append(name)
     plan = LoadPlan([], [], [], [], [])
@@ -116,7 +116,7 @@ def _match(plan: LoadPlan, param, names, sources, file_group) -> None:
     plan.assignments.append(Assignment(param, names, first, separate))
 
 
-def param_shape(param: gluon.Parameter) -> Optional[Tuple[Optional[int], ...]]:
+def param_shape(param: gluon.Parameter) -> tuple[int | None, ...] | None:
     """The shape of the parameter's data once it has some (zero-size dimensions
     included), else its declared shape with unknown dimensions as ``None``."""
     arrays = _compat.param_arrays(param)
@@ -141,7 +141,7 @@ def _describe(shape, dtype: str) -> str:
     return f'{shape_text(shape)} {dtype}'
 
 
-def _untied(ties: List[List[str]], params: Dict[str, gluon.Parameter]) -> List[List[str]]:
+def _untied(ties: list[list[str]], params: dict[str, gluon.Parameter]) -> list[list[str]]:
     out = []
     for group in ties:
         present = [n for n in group if n in params]
@@ -150,7 +150,7 @@ def _untied(ties: List[List[str]], params: Dict[str, gluon.Parameter]) -> List[L
     return out
 
 
-def prefix_hint(missing: List[str], unexpected: List[str]) -> Optional[str]:
+def prefix_hint(missing: list[str], unexpected: list[str]) -> str | None:
     """Explain missing and unexpected names by a prefix one side has and the other lacks."""
     if not missing or not unexpected:
         return None
@@ -169,7 +169,7 @@ def prefix_hint(missing: List[str], unexpected: List[str]) -> Optional[str]:
     return None
 
 
-def _common_prefix(longer: List[str], shorter: set) -> Optional[Tuple[str, int]]:
+def _common_prefix(longer: list[str], shorter: set) -> tuple[str, int] | None:
     """The dotted prefix that, removed from names in ``longer``, most often gives a
     name in ``shorter``, and how often."""
     counts: Counter = Counter()

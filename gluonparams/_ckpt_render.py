@@ -3,8 +3,8 @@ a network), with shapes, dtypes and ties."""
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Tuple
 
 from ._ckpt_model import CheckpointInfo, TensorInfo
 from ._render import _ASCII, _size_text, _tree_prefixes, shape_text
@@ -16,19 +16,19 @@ __all__ = ['render_checkpoint']
 class _Row:
     depth: int
     label: str
-    tensor: Optional[TensorInfo] = None
-    shared_with: Optional[str] = None
+    tensor: TensorInfo | None = None
+    shared_with: str | None = None
     params: int = 0
 
 
 class _Node:
     def __init__(self, by_alias: bool = False) -> None:
-        self.entries: List[Tuple[str, object]] = []   # (name, _Node) or (name, full name)
-        self.blocks: Dict[str, '_Node'] = {}
+        self.entries: list[tuple[str, object]] = []   # (name, _Node) or (name, full name)
+        self.blocks: dict[str, _Node] = {}
         self.by_alias = by_alias                      # created for a tied alias
 
 
-def _natural(name: str) -> Tuple:
+def _natural(name: str) -> tuple:
     return (0, int(name), '') if name.isdigit() else (1, 0, name)
 
 
@@ -46,7 +46,7 @@ def _insert(root: _Node, full: str, in_order: bool) -> None:
     _place(node.entries, (leaf, full), in_order or node.by_alias)
 
 
-def _place(entries: List, entry: Tuple[str, object], in_order: bool) -> None:
+def _place(entries: list, entry: tuple[str, object], in_order: bool) -> None:
     if in_order:
         entries.append(entry)
         return
@@ -55,7 +55,7 @@ def _place(entries: List, entry: Tuple[str, object], in_order: bool) -> None:
     entries.insert(at, entry)
 
 
-def _rows(info: CheckpointInfo, keep: Callable[[str], bool]) -> List[_Row]:
+def _rows(info: CheckpointInfo, keep: Callable[[str], bool]) -> list[_Row]:
     stored = {t.name: t for t in info.tensors}
     shared = {n: group[0] for group in info.ties for n in group[1:]}
     root = _Node()
@@ -88,8 +88,8 @@ def _rows(info: CheckpointInfo, keep: Callable[[str], bool]) -> List[_Row]:
 
 
 def render_checkpoint(info: CheckpointInfo, details: bool = False,
-                      keep: Optional[Callable[[str], bool]] = None,
-                      depth: Optional[int] = None, ascii: bool = False) -> str:
+                      keep: Callable[[str], bool] | None = None,
+                      depth: int | None = None, ascii: bool = False) -> str:
     """The tree (``keep`` filters names, ``depth`` hides deeper rows), totals, and with
     ``details`` the format, versions, checksums and metadata."""
     rows = _rows(info, keep or (lambda name: True))
@@ -113,7 +113,7 @@ def render_checkpoint(info: CheckpointInfo, details: bool = False,
     return text.translate(_ASCII) if ascii else text
 
 
-def _footer(info: CheckpointInfo, details: bool) -> List[str]:
+def _footer(info: CheckpointInfo, details: bool) -> list[str]:
     lines = [f'Total params: {info.total_params:,} ({_size_text(info.total_bytes)})']
     if info.ties:
         uses = sum(len(group) for group in info.ties)

@@ -2,16 +2,15 @@
 
 import os
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
 
 import numpy as onp
 
+from ._ckpt_files import check_checksums, format_of, read_values, write_file
 from ._ckpt_io import CheckpointFile
 from ._ckpt_model import CheckpointInfo, TensorInfo, WriteItem
-from ._ckpt_files import check_checksums, format_of, read_values, write_file
 from ._render import shape_text
 
-__all__ = ['Diff', 'diff', 'convert']
+__all__ = ['Diff', 'convert', 'diff']
 
 
 @dataclass
@@ -20,12 +19,12 @@ class Diff:
 
     a: str
     b: str
-    only_a: List[str] = field(default_factory=list)
-    only_b: List[str] = field(default_factory=list)
-    changed: List[Tuple[str, str, str]] = field(default_factory=list)   # shape or dtype
-    values: List[Tuple[str, float]] = field(default_factory=list)       # max |a - b|
-    ties_a: List[List[str]] = field(default_factory=list)              # ties only in a
-    ties_b: List[List[str]] = field(default_factory=list)
+    only_a: list[str] = field(default_factory=list)
+    only_b: list[str] = field(default_factory=list)
+    changed: list[tuple[str, str, str]] = field(default_factory=list)   # shape or dtype
+    values: list[tuple[str, float]] = field(default_factory=list)       # max |a - b|
+    ties_a: list[list[str]] = field(default_factory=list)              # ties only in a
+    ties_b: list[list[str]] = field(default_factory=list)
     same: int = 0
 
     @property
@@ -46,7 +45,7 @@ class Diff:
         return '\n'.join(lines)
 
 
-def _sources(info: CheckpointInfo) -> Dict[str, TensorInfo]:
+def _sources(info: CheckpointInfo) -> dict[str, TensorInfo]:
     """Every name the file knows -> the stored tensor holding its value."""
     out = {t.name: t for t in info.tensors}
     for t in info.tensors:
@@ -61,7 +60,7 @@ def diff(a: str, b: str) -> Diff:
         info_a, info_b = format_of(a).read_header(fa), format_of(b).read_header(fb)
         src_a, src_b = _sources(info_a), _sources(info_b)
         out = Diff(a, b, [n for n in src_a if n not in src_b], [n for n in src_b if n not in src_a])
-        compared: Dict[Tuple[str, str], Optional[float]] = {}
+        compared: dict[tuple[str, str], float | None] = {}
         for name in (n for n in src_a if n in src_b):
             ta, tb = src_a[name], src_b[name]
             if (ta.dtype, ta.shape) != (tb.dtype, tb.shape):
@@ -81,7 +80,7 @@ def diff(a: str, b: str) -> Diff:
     return out
 
 
-def _difference(x: onp.ndarray, y: onp.ndarray) -> Optional[float]:
+def _difference(x: onp.ndarray, y: onp.ndarray) -> float | None:
     """``None`` when bit-identical, else the max absolute difference (nan if undefined)."""
     if x.tobytes() == y.tobytes():
         return None
@@ -112,10 +111,10 @@ def convert(src: str, dst: str, *, fsync: bool = True) -> CheckpointInfo:
         return fmt.read_header(cf)
 
 
-def _items(cf: CheckpointFile, info: CheckpointInfo) -> List[WriteItem]:
+def _items(cf: CheckpointFile, info: CheckpointInfo) -> list[WriteItem]:
     """One item per tensor; a tie's stored copies (``.params``) become aliases."""
     copies = {n: group[0] for group in info.ties for n in group[1:]}
-    extra: Dict[str, List[str]] = {}
+    extra: dict[str, list[str]] = {}
     for name, first in copies.items():
         extra.setdefault(first, []).append(name)
     return [WriteItem(t.name, onp.dtype(t.dtype), t.shape,

@@ -246,9 +246,9 @@ def written_directly(param: gluon.Parameter) -> None:
     trainer = param._trainer
     if isinstance(trainer, weakref.ref):
         trainer = trainer()
-    if trainer is not None and trainer._kv_initialized and trainer._update_on_kvstore:
-        if param not in trainer._params_to_init:
-            trainer._reset_kvstore()
+    if (trainer is not None and trainer._kv_initialized and trainer._update_on_kvstore
+            and param not in trainer._params_to_init):
+        trainer._reset_kvstore()
 
 
 def is_np_shape() -> bool:

@@ -16,15 +16,21 @@ import json
 import struct
 import zipfile
 import zlib
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 import numpy as onp
 
 from ._ckpt_io import CHUNK, CheckpointFile, write_all
-from ._ckpt_model import CheckpointInfo, TensorInfo, WriteItem, check_dtype, own_versions
+from ._ckpt_model import (
+    CheckpointInfo,
+    TensorInfo,
+    WriteItem,
+    check_dtype,
+    own_versions,
+)
 from .errors import CheckpointError
 
-__all__ = ['read_header', 'write', 'read_member_into', 'member_crc32']
+__all__ = ['member_crc32', 'read_header', 'read_member_into', 'write']
 
 _NPY_MAGIC = b'\x93NUMPY'
 _MAX_NPY_HEADER = 1 << 20
@@ -54,7 +60,7 @@ def read_header(cf: CheckpointFile, fmt: str = 'npz') -> CheckpointInfo:
                           mxnet_version=meta.get('mxnet'))
 
 
-def _archive_meta(comment: bytes) -> Dict[str, Any]:
+def _archive_meta(comment: bytes) -> dict[str, Any]:
     """gluonparams' JSON in the archive comment; any other comment is not ours."""
     try:
         meta = json.loads(comment.decode('utf-8')) if comment else {}
@@ -78,7 +84,7 @@ def _member(cf: CheckpointFile, archive: zipfile.ZipFile, info: zipfile.ZipInfo)
         dtype, shape, header_length = _npy_header(
             cf, name, info.file_size,
             lambda at, n: cf.read(start + at, n, 'its .npy header', name))
-        offset: Optional[int] = start + header_length
+        offset: int | None = start + header_length
         member = None
     else:
         try:
@@ -100,7 +106,7 @@ def _member(cf: CheckpointFile, archive: zipfile.ZipFile, info: zipfile.ZipInfo)
                       aliases=aliases, member=member)
 
 
-def _aliases(cf: CheckpointFile, name: str, comment: bytes) -> Tuple[str, ...]:
+def _aliases(cf: CheckpointFile, name: str, comment: bytes) -> tuple[str, ...]:
     if not comment:
         return ()
     try:
@@ -122,7 +128,7 @@ def _data_start(cf: CheckpointFile, name: str, info: zipfile.ZipInfo) -> int:
     return info.header_offset + 30 + name_length + extra_length
 
 
-def _npy_header(cf: CheckpointFile, name: str, size: int, read) -> Tuple[onp.dtype, Tuple[int, ...], int]:
+def _npy_header(cf: CheckpointFile, name: str, size: int, read) -> tuple[onp.dtype, tuple[int, ...], int]:
     """dtype, shape and header length of a ``.npy`` of ``size`` bytes; ``read(at, n)``
     gives its bytes."""
     if size < 10 or read(0, 6) != _NPY_MAGIC:
@@ -148,7 +154,7 @@ def _npy_header(cf: CheckpointFile, name: str, size: int, read) -> Tuple[onp.dty
     return dtype, shape, start + length
 
 
-def _check_npy_fields(cf, name, header) -> Tuple[onp.dtype, Tuple[int, ...]]:
+def _check_npy_fields(cf, name, header) -> tuple[onp.dtype, tuple[int, ...]]:
     if not isinstance(header, dict) or not {'descr', 'fortran_order', 'shape'} <= set(header):
         raise cf.error('its .npy header lacks descr, fortran_order or shape', name)
     descr, shape = header['descr'], header['shape']
@@ -181,7 +187,7 @@ def read_member_into(cf: CheckpointFile, info: TensorInfo, out: onp.ndarray) -> 
                            info.name) from None
 
 
-def member_crc32(cf: CheckpointFile, info: TensorInfo) -> Optional[int]:
+def member_crc32(cf: CheckpointFile, info: TensorInfo) -> int | None:
     """CRC-32 of a compressed member's bytes, decompressed in chunks; ``None`` when it
     cannot be decompressed."""
     value = 0
@@ -198,7 +204,7 @@ def member_crc32(cf: CheckpointFile, info: TensorInfo) -> Optional[int]:
             return None
 
 
-def write(f, items: List[WriteItem], meta: Dict[str, str], background) -> None:
+def write(f, items: list[WriteItem], meta: dict[str, str], background) -> None:
     """One stored ``<name>.npy`` member per item (zip computes the CRC-32 itself)."""
     del background
     gluonparams, mxnet = own_versions()

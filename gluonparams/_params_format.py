@@ -17,7 +17,6 @@ so an untied network's ``load_parameters`` reads the file too.
 
 import json
 import struct
-from typing import Dict, List, Tuple
 
 import numpy as onp
 
@@ -54,7 +53,7 @@ class _Cursor:
     def __init__(self, cf: CheckpointFile) -> None:
         self.cf, self.at = cf, 0
 
-    def take(self, fmt: str, what: str, tensor=None) -> Tuple:
+    def take(self, fmt: str, what: str, tensor=None) -> tuple:
         n = struct.calcsize(fmt)
         raw = self.cf.read(self.at, n, what, tensor)
         self.at += n
@@ -166,7 +165,7 @@ def _crc(cf: CheckpointFile, name: str, sums):
         raise cf.error(f'recorded checksum {text!r} is not hexadecimal', name) from None
 
 
-def _ties(cf: CheckpointFile, footer: dict, stored: set) -> List[List[str]]:
+def _ties(cf: CheckpointFile, footer: dict, stored: set) -> list[list[str]]:
     ties = footer.get('ties', [])
     if (not isinstance(ties, list)
             or not all(isinstance(g, list) and all(isinstance(n, str) and n in stored for n in g)
@@ -175,12 +174,12 @@ def _ties(cf: CheckpointFile, footer: dict, stored: set) -> List[List[str]]:
     return ties
 
 
-def needs_numpy_shapes(items: List[WriteItem]) -> bool:
+def needs_numpy_shapes(items: list[WriteItem]) -> bool:
     """Scalars and zero-size arrays exist only under NumPy shape semantics."""
     return any(len(item.shape) == 0 or 0 in item.shape for item in items)
 
 
-def write(f, items: List[WriteItem], meta: Dict[str, str], background) -> None:
+def write(f, items: list[WriteItem], meta: dict[str, str], background) -> None:
     """Write every name of every item (a tie's aliases as copies), then the footer."""
     magic = _V3 if needs_numpy_shapes(items) else _V2
     names = [name for item in items for name in (item.name, *item.aliases)]

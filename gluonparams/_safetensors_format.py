@@ -10,7 +10,7 @@ safetensors reader still reads the file.
 
 import json
 import struct
-from typing import Any, Dict, List, Tuple
+from typing import Any
 
 import numpy as onp
 
@@ -18,7 +18,7 @@ from ._ckpt_io import CheckpointFile, Later, check_no_overlap, preallocate, writ
 from ._ckpt_model import CheckpointInfo, TensorInfo, WriteItem, own_versions
 from .errors import CheckpointError
 
-__all__ = ['read_header', 'write', 'KEYS']
+__all__ = ['KEYS', 'read_header', 'write']
 
 _CODES = {'BOOL': 'bool', 'U8': 'uint8', 'I8': 'int8', 'I16': 'int16', 'U16': 'uint16',
           'I32': 'int32', 'U32': 'uint32', 'I64': 'int64', 'U64': 'uint64',
@@ -58,7 +58,7 @@ def read_header(cf: CheckpointFile) -> CheckpointInfo:
         gluonparams_version=meta.get(KEYS['version']), mxnet_version=meta.get(KEYS['mxnet']))
 
 
-def _parse_json(cf: CheckpointFile, raw: bytes) -> Dict[str, Any]:
+def _parse_json(cf: CheckpointFile, raw: bytes) -> dict[str, Any]:
     try:
         header = json.loads(raw.decode('utf-8'))
     except (UnicodeDecodeError, ValueError) as e:
@@ -99,7 +99,7 @@ def _tensor(cf: CheckpointFile, name: str, entry: Any, start: int) -> TensorInfo
                       crc_length=nbytes)
 
 
-def _ties(cf: CheckpointFile, meta: Dict[str, str], stored: set) -> List[List[str]]:
+def _ties(cf: CheckpointFile, meta: dict[str, str], stored: set) -> list[list[str]]:
     raw = meta.get(KEYS['ties'])
     if raw is None:
         return []
@@ -123,9 +123,9 @@ def _ties(cf: CheckpointFile, meta: Dict[str, str], stored: set) -> List[List[st
     return ties
 
 
-def _with_checksums_and_aliases(cf, tensors, meta, ties) -> List[TensorInfo]:
+def _with_checksums_and_aliases(cf, tensors, meta, ties) -> list[TensorInfo]:
     raw = meta.get(KEYS['checksums'])
-    sums: Dict[str, Any] = {}
+    sums: dict[str, Any] = {}
     if raw is not None:
         try:
             sums = json.loads(raw)
@@ -157,7 +157,7 @@ def _crc_value(cf, name, text):
                        name) from None
 
 
-def write(f, items: List[WriteItem], meta: Dict[str, str], background) -> None:
+def write(f, items: list[WriteItem], meta: dict[str, str], background) -> None:
     """Write ``items`` (each stored once, its aliases recorded as a tie) and ``meta``.
 
     The header goes first with placeholder checksums; the data follow while
@@ -165,7 +165,7 @@ def write(f, items: List[WriteItem], meta: Dict[str, str], background) -> None:
     again, same length, with the real checksums.
     """
     order = sorted(range(len(items)), key=lambda i: -items[i].dtype.itemsize)  # aligned data
-    offsets: Dict[int, Tuple[int, int]] = {}
+    offsets: dict[int, tuple[int, int]] = {}
     at = 0
     for i in order:
         offsets[i] = (at, at + items[i].nbytes)
@@ -193,7 +193,7 @@ def _header(items, offsets, meta, ties, sums) -> bytes:
     metadata[KEYS['checksums']] = json.dumps(sums, separators=(',', ':'))
     if ties:
         metadata[KEYS['ties']] = json.dumps(ties, separators=(',', ':'))
-    header: Dict[str, Any] = {'__metadata__': metadata}
+    header: dict[str, Any] = {'__metadata__': metadata}
     for i, item in enumerate(items):   # definition order; the data are in size order
         header[item.name] = {'dtype': _NAMES[item.dtype.name], 'shape': list(item.shape),
                              'data_offsets': list(offsets[i])}

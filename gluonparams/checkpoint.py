@@ -10,23 +10,24 @@ checksum before it changes anything.
 
 import os
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Union
 
 import numpy as onp
 from mxnet import gluon
 
 from . import _compat
-from ._ckpt_io import CheckpointFile, parallel_map
-from ._ckpt_model import CheckpointInfo, TensorInfo, WriteItem, check_dtype
-from ._ckpt_plan import Assignment, make_plan
 from ._ckpt_files import check_checksums, format_of, read_into, read_values, write_file
+from ._ckpt_io import CheckpointFile, parallel_map
+from ._ckpt_model import CheckpointInfo, WriteItem, check_dtype
+from ._ckpt_plan import Assignment, make_plan
 from .devices import as_devices
 from .errors import CheckpointError, OptionError, PatternError, check_option
 from .select import as_matcher
 from .tree import named_parameters
 
-__all__ = ['save', 'load', 'inspect', 'verify', 'LoadReport', 'VerifyReport']
+__all__ = ['LoadReport', 'VerifyReport', 'inspect', 'load', 'save', 'verify']
 
 PathLike = Union[str, 'os.PathLike[str]']
 
@@ -39,10 +40,10 @@ class LoadReport:
     loaded); with ``strict=True`` the last three are empty or the load failed."""
 
     path: str
-    loaded: List[str] = field(default_factory=list)
-    missing: List[str] = field(default_factory=list)
-    unexpected: List[str] = field(default_factory=list)
-    mismatched: List[Tuple[str, str, str]] = field(default_factory=list)
+    loaded: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    mismatched: list[tuple[str, str, str]] = field(default_factory=list)
 
     def __str__(self) -> str:
         return (f'{self.path}: loaded {len(self.loaded)}, missing {len(self.missing)}, '
@@ -56,8 +57,8 @@ class VerifyReport:
 
     path: str
     format: str
-    checked: List[str]
-    unchecked: List[str]
+    checked: list[str]
+    unchecked: list[str]
     bytes_checked: int
 
     def __str__(self) -> str:
@@ -72,7 +73,7 @@ class VerifyReport:
 
 
 def save(block: gluon.Block, path: PathLike, *, fsync: bool = True,
-         metadata: Optional[Mapping[str, str]] = None) -> None:
+         metadata: Mapping[str, str] | None = None) -> None:
     """Save every parameter of ``block`` to ``path``, atomically.
 
     A tied parameter is stored once and the tie recorded (``.params`` stores it
@@ -104,7 +105,7 @@ def save(block: gluon.Block, path: PathLike, *, fsync: bool = True,
     write_file(path, _write_items(block), meta, fsync)
 
 
-def _check_metadata(metadata: Optional[Mapping[str, str]]) -> Dict[str, str]:
+def _check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
     if metadata is None:
         return {}
     if not isinstance(metadata, Mapping):
@@ -120,10 +121,10 @@ def _check_metadata(metadata: Optional[Mapping[str, str]]) -> Dict[str, str]:
     return dict(metadata)
 
 
-def _write_items(block: gluon.Block) -> List[WriteItem]:
+def _write_items(block: gluon.Block) -> list[WriteItem]:
     """One item per distinct Parameter, under its first name, tied names as aliases."""
     _compat.sync()
-    groups: Dict[int, Tuple[gluon.Parameter, List[str]]] = {}
+    groups: dict[int, tuple[gluon.Parameter, list[str]]] = {}
     for name, param in named_parameters(block, remove_duplicate=False):
         groups.setdefault(id(param), (param, []))[1].append(name)
     waiting = [names[0] for param, names in groups.values() if not _compat.is_initialized(param)]
@@ -240,7 +241,7 @@ def load(block: gluon.Block, path: PathLike, *, device: Any = None, strict: bool
                       plan.unexpected, plan.mismatched)
 
 
-def _check_separate_copies(cf: CheckpointFile, assignments: List[Assignment]) -> None:
+def _check_separate_copies(cf: CheckpointFile, assignments: list[Assignment]) -> None:
     """Names the network ties but the file stores separately must hold equal values."""
     for a in assignments:
         if not a.separate:
@@ -258,7 +259,7 @@ def _check_separate_copies(cf: CheckpointFile, assignments: List[Assignment]) ->
                     f'select= to take one of them')
 
 
-def _fill_all(cf: CheckpointFile, assignments: List[Assignment], devices) -> None:
+def _fill_all(cf: CheckpointFile, assignments: list[Assignment], devices) -> None:
     _compat.sync()
     direct = []
     for a in assignments:
@@ -284,7 +285,7 @@ def _place(param: gluon.Parameter, devices) -> None:
         _compat.sync()
 
 
-def _fill_direct(cf: CheckpointFile, a: Assignment, views: List[onp.ndarray]) -> None:
+def _fill_direct(cf: CheckpointFile, a: Assignment, views: list[onp.ndarray]) -> None:
     """Read straight into the parameter's memory on the first device, copy to the rest."""
     read_into(cf, a.source, views[0])
     for view in views[1:]:

@@ -7,11 +7,10 @@ import numpy as onp
 import pytest
 from mxnet import gluon
 from mxnet.gluon import nn
+from nets import deck_tied, devices_of, same_block_twice, tied_lm
 
 import gluonparams as gp
 from gluonparams import _compat, zoo
-
-from nets import deck_tied, devices_of, same_block_twice, tied_lm
 
 FORMATS = ['safetensors', 'params', 'npz']
 DTYPES = ['float16', 'float32', 'float64', 'int8', 'int32', 'int64', 'uint8']
@@ -127,10 +126,10 @@ def test_legacy_shapes_cannot_take_a_scalar(tmp_path):
     from safetensors.numpy import save_file
     save_file({'scalar': onp.array(1.5, onp.float32), 'empty': onp.zeros((0, 3), onp.float32),
                'matrix': onp.ones((4, 2), onp.float32)}, str(tmp_path / 'in.safetensors'))
-    with mx.util.np_array(False), mx.util.np_shape(False):
-        with pytest.raises(gp.CheckpointError, match=r"(?s)'scalar': .*legacy shapes, which "
-                                                     r"hold no scalar .*mx.npx.set_np\(\)"):
-            gp.load(Shapes('float32'), tmp_path / 'in.safetensors')
+    legacy = r"(?s)'scalar': .*legacy shapes, which hold no scalar .*mx.npx.set_np\(\)"
+    with mx.util.np_array(False), mx.util.np_shape(False), \
+            pytest.raises(gp.CheckpointError, match=legacy):
+        gp.load(Shapes('float32'), tmp_path / 'in.safetensors')
 
 
 @pytest.mark.parametrize('fmt', FORMATS)
@@ -429,3 +428,74 @@ def test_verify_says_when_a_file_has_no_checksums(tmp_path):
     report = gp.verify(tmp_path / 'plain.safetensors')
     assert report.checked == [] and report.unchecked == ['w']
     assert 'no checksums recorded' in str(report)
+
+
+def test_load_moves_an_initialized_network_to_the_devices_asked(tmp_path):
+    net = deck_tied()
+    fill_random(net)
+    gp.save(net, tmp_path / 'net.safetensors')
+    other = deck_tied(mx.cpu(0))
+    gp.load(other, tmp_path / 'net.safetensors', device=[mx.cpu(0), 'cpu(1)'])
+    for _, p in gp.named_parameters(other):
+        assert [_compat.device_name(d) for d in _compat.param_devices(p)] == ['cpu(0)', 'cpu(1)']
+    assert_same_values(net, other)
+
+
+def hybrid_tied():
+    net = nn.HybridSequential()
+    shared = nn.Dense(8, in_units=8, activation='relu')
+    clone = nn.Dense(8, in_units=8, activation='relu')
+    _compat.share_parameters(clone, dict(gp.named_parameters(shared)))
+    net.add(nn.Dense(8, in_units=20), shared, clone, nn.Dense(10, in_units=8))
+    zoo.initialize(net)
+    return net
+
+
+def test_a_hybridized_network_computes_with_the_loaded_values(tmp_path):
+    net = hybrid_tied()
+    fill_random(net, 4)
+    for _, p in gp.named_parameters(net):   # finite values, so outputs can be compared
+        p.set_data(_compat.array_from_numpy(onp.nan_to_num(p.data().asnumpy()) % 3))
+    gp.save(net, tmp_path / 'net.safetensors')
+    x = _compat.uniform((2, 20))
+    other = hybrid_tied()
+    other.hybridize(static_alloc=True, static_shape=True)
+    before = other(x).asnumpy()                 # the cached graph holds the parameters
+    gp.load(other, tmp_path / 'net.safetensors')
+    after = other(x).asnumpy()
+    assert after.tobytes() == net(x).asnumpy().tobytes() != before.tobytes()
+
+
+def test_a_trainer_that_keeps_its_own_copy_sees_the_loaded_values(tmp_path):
+    """With update_on_kvstore the kvstore holds the weights: a load must reach it, or the
+    next step would silently bring the old weights back."""
+    from mxnet import autograd
+
+    def step(net, trainer):
+        with autograd.record():
+            losses = [net(x).sum() for x in inputs]
+        for loss in losses:
+            loss.backward()
+        trainer.step(4)
+
+    def dense():
+        net = nn.Dense(2, in_units=3)
+        net.initialize(mx.init.One(), **_compat.device_kwargs([mx.cpu(0), mx.cpu(1)]))
+        return net
+
+    def trainer(net):
+        return gluon.Trainer(net.collect_params(), 'sgd', {'learning_rate': 0.1},
+                             kvstore='device', update_on_kvstore=True)
+
+    inputs = [_compat.array_from_numpy(onp.ones((4, 3), onp.float32), d)
+              for d in (mx.cpu(0), mx.cpu(1))]
+    net, reference = dense(), dense()
+    net_trainer = trainer(net)
+    step(net, net_trainer)
+    for p in (reference.weight, reference.bias):
+        p.set_data(_compat.array_from_numpy(onp.full(p.shape, 5, onp.float32)))
+    gp.save(reference, tmp_path / 'five.safetensors')
+    gp.load(net, tmp_path / 'five.safetensors')
+    step(net, net_trainer)
+    step(reference, trainer(reference))
+    assert_same_values(reference, net)

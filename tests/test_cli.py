@@ -82,8 +82,9 @@ def test_console_script_runs_the_main_job():
 
 @pytest.fixture
 def checkpoint(tmp_path):
-    import gluonparams as gp
     from nets import deck_tied
+
+    import gluonparams as gp
     net = deck_tied()
     gp.save(net, tmp_path / 'net.safetensors', metadata={'epoch': '3'})
     return tmp_path / 'net.safetensors'
@@ -120,8 +121,9 @@ def test_verify_exit_codes(checkpoint, capsys):
 
 
 def test_diff_exit_codes_and_report(checkpoint, tmp_path, capsys):
-    import gluonparams as gp
     from nets import deck_tied
+
+    import gluonparams as gp
     assert main(['convert', str(checkpoint), str(tmp_path / 'same.params')]) == 0
     assert 'wrote' in capsys.readouterr().out
     assert main(['diff', str(checkpoint), str(tmp_path / 'same.params')]) == 0
