@@ -18,13 +18,14 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
 import mxnet as mx
 import numpy as onp
 from mxnet.gluon import nn
 
 import gluonparams as gp
+
+import bench_traversal  # beside this file: its best-of-N timer
 
 LAYERS = 32
 
@@ -39,13 +40,8 @@ def build(mib, init=None):
 
 
 def best(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        mx.nd.waitall()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    """Best time of ``fn`` including the MXNet work it leaves pending."""
+    return bench_traversal.best(lambda: (fn(), mx.nd.waitall()), repeat)
 
 
 def readinto(path):

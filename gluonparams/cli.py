@@ -100,38 +100,40 @@ def build_parser() -> argparse.ArgumentParser:
 
 # --- checkpoint commands (logic in gluonparams.checkpoint and _ckpt_tools) ---
 
+_CHECKPOINT_COMMANDS = [
+    ('inspect', ['FILE'], 'show a checkpoint\'s tree, shapes, dtypes, ties and metadata',
+     ('Show a checkpoint file\'s parameter tree (from its names), shapes, dtypes, ties, '
+      'format and metadata. Reads only the header.')),
+    ('verify', ['FILE'], 'check every tensor of a checkpoint against its checksum',
+     ('Check every tensor of a checkpoint against its recorded CRC-32. Exit code 1 when '
+      'the file is corrupt.')),
+    ('diff', ['A', 'B'], 'compare two checkpoints; exit code 1 when they differ',
+     ('Compare two checkpoints of any formats: names only in one, shape or dtype changes, '
+      'ties, and the max absolute difference of each tensor whose values differ. Exit '
+      'code 0 when identical, 1 when they differ.')),
+    ('convert', ['SRC', 'DST'], 'convert a checkpoint between .safetensors, .params and .npz',
+     ('Write SRC in the format of DST\'s extension (.safetensors, .params, .npz), keeping '
+      'names, values, metadata and ties where DST can hold them.')),
+]
+
+
 def _add_checkpoint_commands(commands) -> None:
-    cmd = commands.add_parser(
-        'inspect', help='show a checkpoint\'s tree, shapes, dtypes, ties and metadata',
-        description='Show a checkpoint file\'s parameter tree (from its names), shapes, '
-                    'dtypes, ties, format and metadata. Reads only the header.')
-    cmd.add_argument('file', metavar='FILE')
-    cmd.add_argument('--format', choices=('tree', 'json'), default='tree')
-    cmd.set_defaults(func=_cmd_inspect)
-    cmd = commands.add_parser(
-        'verify', help='check every tensor of a checkpoint against its checksum',
-        description='Check every tensor of a checkpoint against its recorded CRC-32. '
-                    'Exit code 1 when the file is corrupt.')
-    cmd.add_argument('file', metavar='FILE')
-    cmd.set_defaults(func=_cmd_verify)
-    cmd = commands.add_parser(
-        'diff', help='compare two checkpoints; exit code 1 when they differ',
-        description='Compare two checkpoints of any formats: names only in one, shape or '
-                    'dtype changes, ties, and the max absolute difference of each tensor '
-                    'whose values differ. Exit code 0 when identical, 1 when they differ.')
-    cmd.add_argument('a', metavar='A')
-    cmd.add_argument('b', metavar='B')
-    cmd.set_defaults(func=_cmd_diff)
-    cmd = commands.add_parser(
-        'convert', help='convert a checkpoint between .safetensors, .params and .npz',
-        description='Write SRC in the format of DST\'s extension (.safetensors, .params, '
-                    '.npz), keeping names, values, metadata and ties where DST can hold them.')
-    cmd.add_argument('src', metavar='SRC')
-    cmd.add_argument('dst', metavar='DST')
-    cmd.set_defaults(func=_cmd_convert)
+    handlers = {'inspect': _cmd_inspect, 'verify': _cmd_verify, 'diff': _cmd_diff,
+                'convert': _cmd_convert}
+    for name, arguments, short, long in _CHECKPOINT_COMMANDS:
+        cmd = commands.add_parser(name, help=short, description=long)
+        for argument in arguments:
+            cmd.add_argument(argument.lower(), metavar=argument)
+        if name == 'inspect':
+            cmd.add_argument('--format', choices=('tree', 'json'), default='tree')
+        cmd.set_defaults(func=handlers[name])
 
 
-def _print_tree(info, **options) -> None:
+def _show(info, fmt: str, **options) -> None:
+    """A checkpoint's header as JSON, or its tree (ASCII where the output needs it)."""
+    if fmt == 'json':
+        print(json.dumps(info.to_dict(), indent=2))
+        return
     from ._ckpt_render import render_checkpoint
     text = render_checkpoint(info, **options)
     try:
@@ -147,21 +149,13 @@ def _summary_of_file(args: argparse.Namespace) -> int:
     if args.model != zoo.DEFAULT or args.input_shape or args.fold:
         raise OptionError('summary FILE draws the checkpoint\'s tree: --model, --input-shape '
                           'and --fold apply to networks only')
-    info = inspect(args.file)
-    if args.format == 'json':
-        print(json.dumps(info.to_dict(), indent=2))
-    else:
-        _print_tree(info, keep=as_matcher(args.select), depth=args.depth)
+    _show(inspect(args.file), args.format, keep=as_matcher(args.select), depth=args.depth)
     return 0
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
     from .checkpoint import inspect
-    info = inspect(args.file)
-    if args.format == 'json':
-        print(json.dumps(info.to_dict(), indent=2))
-    else:
-        _print_tree(info, details=True)
+    _show(inspect(args.file), args.format, details=True)
     return 0
 
 
