@@ -18,7 +18,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import BinaryIO
+from typing import IO, BinaryIO, TypeVar
 
 import numpy as onp
 
@@ -40,10 +40,13 @@ def byte_view(values: onp.ndarray) -> onp.ndarray:
 
 def crc32(values: onp.ndarray, start: int = 0) -> int:
     """CRC-32 of an array's bytes, continuing from ``start``."""
-    return zlib.crc32(byte_view(values), start)
+    return zlib.crc32(byte_view(values).data, start)
 
 
-def parallel_map(function: Callable, items: Iterable, cost: Callable[[object], int],
+T = TypeVar('T')
+
+
+def parallel_map(function: Callable[[T], object], items: Iterable[T], cost: Callable[[T], int],
                  workers: int = WORKERS) -> list:
     """``[function(x) for x in items]``, the items split into ``workers`` runs of about
     equal ``cost`` (bytes), each run on its own thread: for work that releases the GIL
@@ -77,13 +80,18 @@ class Later:
     small one (a thread hand-off costs more than the CRC of a few kilobytes)."""
 
     def __init__(self, background, values: onp.ndarray) -> None:
+        self._value: int | None = None
+        self._future = None
         if values.nbytes < _PARALLEL_BYTES // 16:
-            self._value, self._future = crc32(values), None
+            self._value = crc32(values)
         else:
-            self._value, self._future = None, background.submit(crc32, values)
+            self._future = background.submit(crc32, values)
 
     def result(self) -> int:
-        return self._value if self._future is None else self._future.result()
+        if self._future is not None:
+            return self._future.result()
+        assert self._value is not None
+        return self._value
 
 
 class CheckpointFile:
@@ -138,7 +146,7 @@ class CheckpointFile:
 
     def readinto(self, offset: int, out, what: str, tensor: str | None = None) -> None:
         """Fill ``out`` (a writable buffer or array) with the bytes at ``offset``."""
-        view = memoryview(byte_view(out) if isinstance(out, onp.ndarray) else out).cast('B')
+        view = (byte_view(out).data if isinstance(out, onp.ndarray) else memoryview(out)).cast('B')
         self.check_range(offset, len(view), what, tensor)
         done = 0
         while done < len(view):
@@ -160,7 +168,7 @@ class CheckpointFile:
         for at in range(start, start + length, CHUNK):
             part = buffer[:min(CHUNK, start + length - at)]
             self.readinto(at, part, 'its data', tensor)
-            value = zlib.crc32(part, value)
+            value = zlib.crc32(part.data, value)
         return value
 
     def stream(self) -> BinaryIO:
@@ -185,9 +193,9 @@ def preallocate(f: BinaryIO, size: int) -> None:
             raise
 
 
-def write_all(f: BinaryIO, values: onp.ndarray) -> None:
+def write_all(f: IO[bytes], values: onp.ndarray) -> None:
     """Write an array's bytes in full (a write may be partial; one call is capped)."""
-    view = memoryview(byte_view(values))
+    view = byte_view(values).data
     for start in range(0, len(view), _MAX_IO):
         chunk = view[start:start + _MAX_IO]
         while len(chunk):
@@ -239,7 +247,7 @@ def atomic_write(path: str, fsync: bool = True) -> Iterator[BinaryIO]:
 def _failure(path: str, folder: str, e: OSError, what: str) -> str:
     old = ('the previous checkpoint there is untouched' if os.path.exists(path)
            else 'nothing was written there')
-    reason = f'{e.strerror or e} ({errno.errorcode.get(e.errno, e.errno)})'
+    reason = f'{e.strerror or e} ({errno.errorcode.get(e.errno or 0, e.errno)})'
     if e.errno in (errno.ENOSPC, errno.EFBIG, getattr(errno, 'EDQUOT', -1)):
         fix = 'free some space (or raise the file size limit) or save to another disk'
     elif e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):

@@ -76,9 +76,10 @@ def _rows(info: CheckpointInfo, keep: Callable[[str], bool]) -> list[_Row]:
                 rows.append(row)
                 row.params = visit(child, depth + 1)
             else:
-                tensor = stored.get(child) or stored[shared[child]]
-                row = _Row(depth, name, tensor, shared.get(child),
-                           0 if child in shared else tensor.size)
+                full = str(child)
+                tensor = stored.get(full) or stored[shared[full]]
+                row = _Row(depth, name, tensor, shared.get(full),
+                           0 if full in shared else tensor.size)
                 rows.append(row)
             total += row.params
         return total

@@ -2,6 +2,7 @@
 
 import os
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as onp
 
@@ -70,10 +71,11 @@ def diff(a: str, b: str) -> Diff:
             key = (ta.name, tb.name)
             if key not in compared:
                 compared[key] = _difference(read_values(fa, ta), read_values(fb, tb))
-            if compared[key] is None:
+            difference = compared[key]
+            if difference is None:
                 out.same += 1
             else:
-                out.values.append((name, compared[key]))
+                out.values.append((name, difference))
     ties_a, ties_b = _tie_sets(info_a), _tie_sets(info_b)
     out.ties_a = [sorted(g) for g in ties_a - ties_b]
     out.ties_b = [sorted(g) for g in ties_b - ties_a]
@@ -118,6 +120,6 @@ def _items(cf: CheckpointFile, info: CheckpointInfo) -> list[WriteItem]:
     for name, first in copies.items():
         extra.setdefault(first, []).append(name)
     return [WriteItem(t.name, onp.dtype(t.dtype), t.shape,
-                      lambda t=t: read_values(cf, t),
+                      partial(read_values, cf, t),
                       tuple(t.aliases) + tuple(n for n in extra.get(t.name, ()) if n not in t.aliases))
             for t in info.tensors if t.name not in copies]

@@ -3,7 +3,9 @@
 Reading uses ``zipfile`` for the directory and parses each member's ``.npy``
 header here, with bounds checks. Stored (uncompressed) members, which ``np.savez``
 and MXNet write, are read in place; compressed ones (``np.savez_compressed``)
-through ``zipfile``. The zip's own CRC-32 of each member is the checksum.
+through ``zipfile``; a compressed member may claim no more than deflate's maximum
+ratio (1032:1) of its compressed size. The zip's own CRC-32 of each member is the
+checksum.
 
 gluonparams writes stored members; a tied tensor once, its other names in the
 member's comment; versions and metadata as JSON in the archive's comment.
@@ -34,8 +36,9 @@ __all__ = ['member_crc32', 'read_header', 'read_member_into', 'write']
 
 _NPY_MAGIC = b'\x93NUMPY'
 _MAX_NPY_HEADER = 1 << 20
+_MAX_DEFLATE_RATIO = 1032   # deflate's limit: a member cannot claim more than this
 _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError,
-               struct.error, NotImplementedError, RuntimeError, OverflowError)
+               struct.error, NotImplementedError, RuntimeError, OverflowError, zlib.error)
 
 
 def read_header(cf: CheckpointFile, fmt: str = 'npz') -> CheckpointInfo:
@@ -86,15 +89,21 @@ def _member(cf: CheckpointFile, archive: zipfile.ZipFile, info: zipfile.ZipInfo)
             lambda at, n: cf.read(start + at, n, 'its .npy header', name))
         offset: int | None = start + header_length
         member = None
-    else:
+    elif info.compress_type == zipfile.ZIP_DEFLATED:
+        if info.file_size > _MAX_DEFLATE_RATIO * max(info.compress_size, 1):
+            raise cf.error(f'its zip member claims {info.file_size:,} bytes from '
+                           f'{info.compress_size:,} compressed, more than deflate can give: '
+                           f'the archive is corrupt', name)
         try:
             with archive.open(info) as stream:
-                prefix = stream.read(min(info.file_size, _MAX_NPY_HEADER))
+                dtype, shape, header_length = _npy_header(cf, name, info.file_size,
+                                                          _sequential(stream))
         except _ZIP_ERRORS as e:
             raise cf.error(f'cannot read its zip member ({e})', name) from None
-        dtype, shape, header_length = _npy_header(cf, name, len(prefix),
-                                                  lambda at, n: prefix[at:at + n])
         start, offset, member = 0, None, info.filename
+    else:
+        raise cf.error(f'zip compression method {info.compress_type} is not supported; '
+                       f'numpy writes stored or deflated members', name)
     nbytes = dtype.itemsize
     for d in shape:
         nbytes *= d
@@ -104,6 +113,21 @@ def _member(cf: CheckpointFile, archive: zipfile.ZipFile, info: zipfile.ZipInfo)
     return TensorInfo(name=name, dtype=dtype.name, shape=shape, nbytes=nbytes, offset=offset,
                       crc32=info.CRC, crc_start=start, crc_length=info.file_size,
                       aliases=aliases, member=member)
+
+
+def _sequential(stream):
+    """``read(at, n)`` over a stream read front to back (a zip member), buffered."""
+    buffer = bytearray()
+
+    def read(at: int, n: int) -> bytes:
+        while len(buffer) < at + n:
+            chunk = stream.read(at + n - len(buffer))
+            if not chunk:
+                break
+            buffer.extend(chunk)
+        return bytes(buffer[at:at + n])
+
+    return read
 
 
 def _aliases(cf: CheckpointFile, name: str, comment: bytes) -> tuple[str, ...]:
@@ -171,17 +195,23 @@ def _check_npy_fields(cf, name, header) -> tuple[onp.dtype, tuple[int, ...]]:
     return dtype.newbyteorder('<') if dtype.byteorder == '=' else dtype, shape
 
 
+def _open_member(stream, info: TensorInfo) -> Any:
+    """The decompressing reader of a compressed member (``zipfile.ZipExtFile``)."""
+    return zipfile.ZipFile(stream).open(str(info.member))
+
+
 def read_member_into(cf: CheckpointFile, info: TensorInfo, out: onp.ndarray) -> None:
     """Decompress a compressed member into ``out``; zipfile checks its CRC-32."""
-    view = memoryview(out.reshape(-1).view(onp.uint8))
+    view = out.reshape(-1).view(onp.uint8).data
+    header_length = info.crc_length - info.nbytes
     with cf.stream() as stream:
         try:
-            with zipfile.ZipFile(stream).open(info.member) as member:
-                header = member.read(info.crc_length - info.nbytes)
+            with _open_member(stream, info) as member:
+                header = member.read(header_length)
                 got = member.readinto(view)
-                if got != info.nbytes or member.read(1) or len(header) != info.crc_length - info.nbytes:
-                    raise CheckpointError(f'{cf.path}: tensor {info.name!r}: its member is '
-                                          f'shorter or longer than its header says')
+                if got != info.nbytes or member.read(1) or len(header) != header_length:
+                    raise cf.error('its zip member is shorter or longer than its header says',
+                                   info.name)
         except _ZIP_ERRORS as e:
             raise cf.error(f'its data cannot be read ({e}): the file is corrupt',
                            info.name) from None
@@ -193,8 +223,8 @@ def member_crc32(cf: CheckpointFile, info: TensorInfo) -> int | None:
     value = 0
     with cf.stream() as stream:
         try:
-            with zipfile.ZipFile(stream).open(info.member) as member:
-                member._expected_crc = None   # compare here, with every other tensor
+            with _open_member(stream, info) as member:
+                member._expected_crc = None   # compared by the caller, with every other tensor
                 while True:
                     chunk = member.read(CHUNK)
                     if not chunk:

@@ -125,7 +125,7 @@ def _ties(cf: CheckpointFile, meta: dict[str, str], stored: set) -> list[list[st
 
 def _with_checksums_and_aliases(cf, tensors, meta, ties) -> list[TensorInfo]:
     raw = meta.get(KEYS['checksums'])
-    sums: dict[str, Any] = {}
+    sums: Any = {}
     if raw is not None:
         try:
             sums = json.loads(raw)

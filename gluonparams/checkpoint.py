@@ -12,6 +12,7 @@ import os
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Union
 
 import numpy as onp
@@ -140,7 +141,7 @@ def _write_items(block: gluon.Block) -> list[WriteItem]:
             raise CheckpointError(f'cannot save parameter {names[0]!r}: dtype {first.dtype} is '
                                   f'not one checkpoints hold; cast it (net.cast("float32"))')
         items.append(WriteItem(names[0], dtype, tuple(int(d) for d in first.shape),
-                               lambda arr=first: _values(arr), tuple(names[1:])))
+                               partial(_values, first), tuple(names[1:])))
     return items
 
 
@@ -261,11 +262,12 @@ def _check_separate_copies(cf: CheckpointFile, assignments: list[Assignment]) ->
 
 def _fill_all(cf: CheckpointFile, assignments: list[Assignment], devices) -> None:
     _compat.sync()
-    direct = []
+    direct: list[tuple[Assignment, list[onp.ndarray]]] = []
     for a in assignments:
         _place(a.param, devices)
-        views = [_compat.host_array(x) for x in _compat.param_arrays(a.param)]
-        if views and all(v is not None for v in views):
+        found = [_compat.host_array(x) for x in _compat.param_arrays(a.param)]
+        views = [v for v in found if v is not None]
+        if views and len(views) == len(found):
             direct.append((a, views))
         else:
             _fill_through_mxnet(cf, a, devices)

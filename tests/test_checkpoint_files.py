@@ -481,3 +481,21 @@ def test_files_cross_mxnet_versions(tmp_path):
     assert mx.__version__ != subprocess.run(
         [OTHER_PYTHON, '-c', 'import mxnet; print(mxnet.__version__)'],
         capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_compressed_npz_is_read_and_checked(tmp_path):
+    net = deck_tied()
+    fill_random(net, 6)
+    arrays = {n: a[0] for n, a in values_of(net).items()}
+    onp.savez_compressed(tmp_path / 'small.npz', **arrays)
+    assert len(gp.verify(tmp_path / 'small.npz').checked) == 8
+    assert load_outcome(tmp_path / 'small.npz', net) == 'same'
+    with zipfile.ZipFile(tmp_path / 'small.npz') as z:   # corrupt one member's stream
+        member = z.getinfo('3.weight.npy')
+        start = member.header_offset + 30 + len(member.filename) + len(member.extra)
+    data = bytearray((tmp_path / 'small.npz').read_bytes())
+    data[start + member.compress_size // 2] ^= 0xFF
+    (tmp_path / 'small.npz').write_bytes(bytes(data))
+    with pytest.raises(gp.CheckpointError, match="'3.weight'"):
+        gp.verify(tmp_path / 'small.npz')
+    assert load_outcome(tmp_path / 'small.npz', net) == 'refused'
