@@ -499,3 +499,11 @@ def test_compressed_npz_is_read_and_checked(tmp_path):
     with pytest.raises(gp.CheckpointError, match="'3.weight'"):
         gp.verify(tmp_path / 'small.npz')
     assert load_outcome(tmp_path / 'small.npz', net) == 'refused'
+
+
+def test_saving_into_a_missing_folder_says_so(tmp_path):
+    with pytest.raises(gp.CheckpointError, match=r'create the folder .*missing first'):
+        gp.save(deck_tied(), tmp_path / 'missing' / 'net.safetensors')
+    (tmp_path / 'dir.safetensors').mkdir()
+    with pytest.raises(gp.CheckpointError, match='it is a folder'):
+        gp.save(deck_tied(), tmp_path / 'dir.safetensors')
