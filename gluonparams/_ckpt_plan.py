@@ -15,9 +15,10 @@ from mxnet import gluon
 from . import _compat
 from ._ckpt_model import CheckpointInfo, TensorInfo
 from ._render import shape_text
+from .ties import groups_by_identity
 from .tree import named_parameters
 
-__all__ = ['Assignment', 'LoadPlan', 'make_plan']
+__all__ = ['Assignment', 'LoadPlan', 'make_plan', 'named_groups']
 
 
 @dataclass
@@ -82,11 +83,8 @@ def make_plan(block: gluon.Block, info: CheckpointInfo,
     file_group = {name: i for i, group in enumerate(info.ties) for name in group}
     pairs = [(n, p) for n, p in named_parameters(block, remove_duplicate=False)
              if matcher is None or matcher(n)]
-    by_param: dict[int, tuple[gluon.Parameter, list[str]]] = {}
-    for name, param in pairs:
-        by_param.setdefault(id(param), (param, []))[1].append(name)
     plan = LoadPlan([], [], [], [], [])
-    for param, names in by_param.values():
+    for param, names in named_groups(pairs):
         _match(plan, param, names, [stored[source_of[n]] for n in names if n in source_of],
                file_group)
     in_net = {n for n, _ in pairs}
@@ -94,6 +92,15 @@ def make_plan(block: gluon.Block, info: CheckpointInfo,
     loaded = {n: a.param for a in plan.assignments for n in a.names}
     plan.untied = _untied(info.ties, loaded)
     return plan
+
+
+def named_groups(pairs: list[tuple[str, gluon.Parameter]]
+                 ) -> list[tuple[gluon.Parameter, list[str]]]:
+    """Each distinct Parameter with every name it has (ties by identity), in the order
+    of first names."""
+    tied = {names[0]: names for names in groups_by_identity(pairs)}
+    later = {name for names in tied.values() for name in names[1:]}
+    return [(param, tied.get(name, [name])) for name, param in pairs if name not in later]
 
 
 def _match(plan: LoadPlan, param, names, sources, file_group) -> None:
@@ -145,7 +152,7 @@ def _untied(ties: list[list[str]], params: dict[str, gluon.Parameter]) -> list[l
     out = []
     for group in ties:
         present = [n for n in group if n in params]
-        if len({id(params[n]) for n in present}) > 1:
+        if len(present) > 1 and groups_by_identity((n, params[n]) for n in present) != [present]:
             out.append(present)
     return out
 

@@ -22,7 +22,7 @@ from . import _compat
 from ._ckpt_files import check_checksums, format_of, read_into, read_values, write_file
 from ._ckpt_io import CheckpointFile, parallel_map
 from ._ckpt_model import CheckpointInfo, WriteItem, check_dtype
-from ._ckpt_plan import Assignment, make_plan
+from ._ckpt_plan import Assignment, make_plan, named_groups
 from .devices import as_devices
 from .errors import CheckpointError, OptionError, PatternError, check_option
 from .select import as_matcher
@@ -125,16 +125,14 @@ def _check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
 def _write_items(block: gluon.Block) -> list[WriteItem]:
     """One item per distinct Parameter, under its first name, tied names as aliases."""
     _compat.sync()
-    groups: dict[int, tuple[gluon.Parameter, list[str]]] = {}
-    for name, param in named_parameters(block, remove_duplicate=False):
-        groups.setdefault(id(param), (param, []))[1].append(name)
-    waiting = [names[0] for param, names in groups.values() if not _compat.is_initialized(param)]
+    groups = named_groups(list(named_parameters(block, remove_duplicate=False)))
+    waiting = [names[0] for param, names in groups if not _compat.is_initialized(param)]
     if waiting:
         raise CheckpointError(f'cannot save {type(block).__name__}: {len(waiting)} parameters '
                               f'hold no data yet: {", ".join(map(repr, waiting))}; initialize '
                               f'the network and run one forward pass (deferred shapes) first')
     items = []
-    for param, names in groups.values():
+    for param, names in groups:
         first = _compat.param_arrays(param)[0]
         dtype = check_dtype(first.dtype)
         if dtype is None:
