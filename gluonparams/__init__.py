@@ -4,6 +4,10 @@ A network is a tree of parameters. ``gp.summary(net)`` draws it; ``gp.named_para
 walks it once, in linear time, with Gluon's structural names (``'0.weight'``).
 """
 
+from .checkpoint import inspect as inspect
+from .checkpoint import load as load
+from .checkpoint import save as save
+from .checkpoint import verify as verify
 from .devices import check_replicas as check_replicas
 from .devices import to_device as to_device
 from .errors import CheckpointError as CheckpointError
@@ -43,10 +47,13 @@ __all__ = [
     'find_copies',
     'freeze',
     'get',
+    'inspect',
+    'load',
     'named_blocks',
     'named_parameters',
     'no_weight_decay',
     'plot_histograms',
+    'save',
     'select',
     'share',
     'stats',
@@ -54,4 +61,5 @@ __all__ = [
     'tie_groups',
     'to_device',
     'unfreeze',
+    'verify',
 ]

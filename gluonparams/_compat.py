@@ -227,7 +227,7 @@ def array_device(array: Any) -> Any:
     return array.device if HAS_DEVICE_API else array.ctx
 
 
-def array(values: Any, device: Any = None, dtype: str = 'float32'):
+def array(values: Any, device: Any = None, dtype: Any = 'float32'):
     """An MXNet array of ``values`` of the kind the current semantics expect."""
     return _array_module().array(values, dtype=dtype, **device_kwargs(device))
 
@@ -242,8 +242,13 @@ def param_arrays(param: gluon.Parameter) -> List[Tuple[Any, Any]]:
 
     Reads without side effects: 2.0's ``Parameter.data()`` also binds the array to
     the parameter's graph variable, which ``list_data()`` does not.
+    Empty for a parameter that holds no data yet.
     """
+    if param._data is None:
+        return []
     return list(zip(param_devices(param), param.list_data()))
+
+
 # --- for compat (issue 6): MXNet 1.x support, devices ---
 
 
@@ -272,3 +277,69 @@ def is_symbolic(out: Any) -> bool:
     if isinstance(out, (list, tuple)):
         return any(is_symbolic(o) for o in out)
     return isinstance(out, mx.sym.Symbol)
+
+
+# --- for checkpoint ---
+_HOST_DEVICE_TYPES = ('cpu', 'cpu_pinned', 'cpu_shared')
+
+
+class _HostMemory:
+    """Exposes an MXNet array's memory to numpy; holds the array so the memory stays alive."""
+
+    def __init__(self, arr: Any, address: int, dtype: onp.dtype) -> None:
+        self._arr = arr
+        self.__array_interface__ = {'data': (address, False), 'typestr': dtype.str,
+                                    'shape': tuple(arr.shape), 'version': 3}
+
+
+def host_array(arr: Any) -> Optional[onp.ndarray]:
+    """A numpy array sharing the memory of an MXNet array in host memory, else ``None``.
+
+    Reading or writing it bypasses MXNet's engine: call ``mx.nd.waitall()`` first.
+    Returns ``None`` for an array on a GPU and for a non-dense (sparse) array.
+    """
+    if array_device(arr).device_type not in _HOST_DEVICE_TYPES:
+        return None
+    if getattr(arr, 'stype', 'default') != 'default':
+        return None
+    dtype = onp.dtype(arr.dtype)
+    if dtype.kind not in 'biuf':
+        return None
+    if any(int(d) == 0 for d in arr.shape):
+        return onp.empty(tuple(arr.shape), dtype)
+    address = buffer_address(arr)
+    if not address:
+        return None
+    return onp.asarray(_HostMemory(arr, address, dtype))
+
+
+def array_from_numpy(values: onp.ndarray, device: Any = None) -> Any:
+    """An MXNet array of the current semantics holding a copy of ``values``, same dtype."""
+    return array(values, device, dtype=values.dtype)
+
+
+def load_init(param: gluon.Parameter, data: Any, devices: Optional[List[Any]]) -> None:
+    """Give ``param`` the value ``data`` on ``devices``, initializing it if needed
+    (Gluon's own path for ``load_parameters``; settles deferred shapes)."""
+    param._load_init(data, devices)
+
+
+def written_directly(param: gluon.Parameter) -> None:
+    """Tell a Trainer that keeps its own copy of ``param`` (``update_on_kvstore``) that
+    the value changed behind its back, as ``Parameter.set_data`` does."""
+    trainer = param._trainer
+    if isinstance(trainer, weakref.ref):
+        trainer = trainer()
+    if (trainer is not None and trainer._kv_initialized and trainer._update_on_kvstore
+            and param not in trainer._params_to_init):
+        trainer._reset_kvstore()
+
+
+def is_np_shape() -> bool:
+    """True under NumPy shape semantics, where scalars and zero-size arrays exist."""
+    return bool(mx.util.is_np_shape())
+
+
+def sync() -> None:
+    """Wait until MXNet's asynchronous engine has finished every pending operation."""
+    mx.nd.waitall()

@@ -49,6 +49,8 @@ def _add_model_options(cmd: argparse.ArgumentParser) -> None:
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
+    if args.file is not None:
+        return _summary_of_file(args)
     # values do not matter to a summary: zeros initialize fastest
     net, example = zoo.build(args.model, input_shape=args.input_shape, init=mx.init.Zero())
     result = summary(net, example, depth=args.depth, select=args.select,
@@ -124,6 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help='draw runs of identical sibling blocks as one row')
     cmd.add_argument('--global-names', action='store_true',
                      help='MXNet 1.x: add each parameter\'s global name (dense0_weight)')
+    cmd.add_argument('file', nargs='?', metavar='FILE',
+                     help='a checkpoint (.safetensors, .params, .npz): draw its tree instead')
     cmd.set_defaults(func=_cmd_summary)
 
     cmd = commands.add_parser(
@@ -149,7 +153,90 @@ def build_parser() -> argparse.ArgumentParser:
                      help='the gradients of one backward pass (loss: the sum of the outputs)')
     cmd.add_argument('--format', choices=('table', 'json'), default='table')
     cmd.set_defaults(func=_cmd_stats)
+    _add_checkpoint_commands(commands)
     return parser
+
+
+# --- checkpoint commands (logic in gluonparams.checkpoint and _ckpt_tools) ---
+
+_CHECKPOINT_COMMANDS = [
+    ('inspect', ['FILE'], 'show a checkpoint\'s tree, shapes, dtypes, ties and metadata',
+     ('Show a checkpoint file\'s parameter tree (from its names), shapes, dtypes, ties, '
+      'format and metadata. Reads only the header.')),
+    ('verify', ['FILE'], 'check every tensor of a checkpoint against its checksum',
+     ('Check every tensor of a checkpoint against its recorded CRC-32. Exit code 1 when '
+      'the file is corrupt.')),
+    ('diff', ['A', 'B'], 'compare two checkpoints; exit code 1 when they differ',
+     ('Compare two checkpoints of any formats: names only in one, shape or dtype changes, '
+      'ties, and the max absolute difference of each tensor whose values differ. Exit '
+      'code 0 when identical, 1 when they differ.')),
+    ('convert', ['SRC', 'DST'], 'convert a checkpoint between .safetensors, .params and .npz',
+     ('Write SRC in the format of DST\'s extension (.safetensors, .params, .npz), keeping '
+      'names, values, metadata and ties where DST can hold them.')),
+]
+
+
+def _add_checkpoint_commands(commands) -> None:
+    handlers = {'inspect': _cmd_inspect, 'verify': _cmd_verify, 'diff': _cmd_diff,
+                'convert': _cmd_convert}
+    for name, arguments, short, long in _CHECKPOINT_COMMANDS:
+        cmd = commands.add_parser(name, help=short, description=long)
+        for argument in arguments:
+            cmd.add_argument(argument.lower(), metavar=argument)
+        if name == 'inspect':
+            cmd.add_argument('--format', choices=('tree', 'json'), default='tree')
+        cmd.set_defaults(func=handlers[name])
+
+
+def _show(info, fmt: str, **options) -> None:
+    """A checkpoint's header as JSON, or its tree (ASCII where the output needs it)."""
+    if fmt == 'json':
+        print(json.dumps(info.to_dict(), indent=2))
+        return
+    from ._ckpt_render import render_checkpoint
+    text = render_checkpoint(info, **options)
+    try:
+        text.encode(getattr(sys.stdout, 'encoding', None) or 'utf-8')
+    except (UnicodeEncodeError, LookupError):
+        text = render_checkpoint(info, ascii=True, **options)
+    print(text)
+
+
+def _summary_of_file(args: argparse.Namespace) -> int:
+    from .checkpoint import inspect
+    from .select import as_matcher
+    if args.model != zoo.DEFAULT or args.input_shape or args.fold:
+        raise OptionError('summary FILE draws the checkpoint\'s tree: --model, --input-shape '
+                          'and --fold apply to networks only')
+    _show(inspect(args.file), args.format, keep=as_matcher(args.select), depth=args.depth)
+    return 0
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from .checkpoint import inspect
+    _show(inspect(args.file), args.format, details=True)
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from .checkpoint import verify
+    print(verify(args.file))
+    return 0
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    from ._ckpt_tools import diff
+    result = diff(args.a, args.b)
+    print(result)
+    return 1 if result.differ else 0
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from ._ckpt_tools import convert
+    info = convert(args.src, args.dst)
+    print(f'wrote {args.dst} ({info.format}): {len(info.tensors)} tensors, '
+          f'{info.total_params:,} parameters, {len(info.ties)} ties')
+    return 0
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -11,7 +11,7 @@ from gluonparams.cli import build_parser, main
 
 import nets
 
-EXPECTED_COMMANDS = ['summary', 'ties', 'stats']
+EXPECTED_COMMANDS = ['summary', 'ties', 'stats', 'inspect', 'verify', 'diff', 'convert']
 
 
 def test_default_is_the_decks_tied_network(capsys):
@@ -157,3 +157,80 @@ def test_global_names_flag_follows_the_mxnet_version(capsys):
         assert len(re.findall(r'\bdense\d+_(?:weight|bias)\b', captured.out)) == 4
     else:
         assert code == 2 and 'MXNet 1.x global names' in captured.err
+
+
+# --- checkpoint commands ---
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    from nets import deck_tied
+
+    import gluonparams as gp
+    net = deck_tied()
+    gp.save(net, tmp_path / 'net.safetensors', metadata={'epoch': '3'})
+    return tmp_path / 'net.safetensors'
+
+
+def test_inspect_draws_the_checkpoint_tree(checkpoint, capsys):
+    assert main(['inspect', str(checkpoint)]) == 0
+    out = capsys.readouterr().out
+    assert '├─ 0' in out or '|- 0' in out
+    assert '(8, 20)' in out and 'shared with 1.weight' in out
+    assert 'Total params: 330' in out and 'Metadata: epoch=3' in out
+    assert 'Checksums: CRC-32 of each of the 6 tensors' in out
+    assert main(['inspect', str(checkpoint), '--format', 'json']) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data['ties'] == [['1.weight', '2.weight'], ['1.bias', '2.bias']]
+
+
+def test_summary_of_a_checkpoint_file(checkpoint, capsys):
+    assert main(['summary', str(checkpoint), '--select', 'bias']) == 0
+    out = capsys.readouterr().out
+    assert 'bias' in out and 'weight' not in out and 'Selected params: 26 of 330' in out
+    assert main(['summary', str(checkpoint), '--model', 'resnet18_v1']) == 2
+    assert 'apply to networks only' in capsys.readouterr().err
+
+
+def test_verify_exit_codes(checkpoint, capsys):
+    assert main(['verify', str(checkpoint)]) == 0
+    assert 'OK, 6 tensors match their CRC-32' in capsys.readouterr().out
+    data = bytearray(checkpoint.read_bytes())
+    data[-3] ^= 0xFF
+    checkpoint.write_bytes(bytes(data))
+    assert main(['verify', str(checkpoint)]) == 1
+    assert "do not match their checksums: '3.bias'" in capsys.readouterr().err
+
+
+def test_diff_exit_codes_and_report(checkpoint, tmp_path, capsys):
+    from nets import deck_tied
+
+    import gluonparams as gp
+    assert main(['convert', str(checkpoint), str(tmp_path / 'same.params')]) == 0
+    assert 'wrote' in capsys.readouterr().out
+    assert main(['diff', str(checkpoint), str(tmp_path / 'same.params')]) == 0
+    assert 'the checkpoints are identical' in capsys.readouterr().out
+    other = deck_tied()
+    gp.load(other, checkpoint)
+    other[3].bias.set_data(other[3].bias.data() + 0.25)
+    gp.save(other, tmp_path / 'other.npz')
+    assert main(['diff', str(checkpoint), str(tmp_path / 'other.npz')]) == 1
+    out = capsys.readouterr().out
+    assert '~ 3.bias  values differ, max abs difference 0.25' in out
+    assert '7 tensors identical; the checkpoints differ' in out
+
+
+def test_convert_keeps_ties_where_the_format_can(checkpoint, tmp_path, capsys):
+    import gluonparams as gp
+    for name in ('a.params', 'b.npz', 'c.safetensors'):
+        assert main(['convert', str(checkpoint), str(tmp_path / name)]) == 0
+        info = gp.inspect(tmp_path / name)
+        assert info.ties == [['1.weight', '2.weight'], ['1.bias', '2.bias']]
+        assert info.metadata == {'epoch': '3'}
+        checkpoint = tmp_path / name
+    assert main(['convert', str(checkpoint), str(tmp_path / 'x.pt')]) == 1
+    assert '.safetensors, .params, .npz' in capsys.readouterr().err
+
+
+def test_missing_file_is_a_clear_error(tmp_path, capsys):
+    assert main(['inspect', str(tmp_path / 'nope.safetensors')]) == 1
+    assert 'nope.safetensors: no such file' in capsys.readouterr().err

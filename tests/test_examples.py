@@ -150,3 +150,13 @@ def test_plot_example_writes_a_png_and_returns_a_figure():
     out = run('plot_histograms.py')
     assert re.search(r'wrote histograms\.png: 450 x 480 pixels, [\d,]+ bytes', out)
     assert "panels: ['output.weight', 'output.bias']" in out
+
+
+def test_checkpoint_example_resumes_on_another_device_bit_for_bit():
+    out = run('checkpoint_resume.py')
+    assert "ties [['1.weight', '2.weight'], ['1.bias', '2.bias']], metadata {'step': '10'}" in out
+    assert 'loaded 8 names on cpu(1)' in out
+    before = float(re.search(r'loss after 10 steps: ([\d.]+)', out).group(1))
+    after = float(re.search(r'loss after 10 more steps: ([\d.]+)', out).group(1))
+    assert after < before
+    assert out.strip().endswith('identical to the run that never stopped: True')

@@ -1,0 +1,174 @@
+"""gp.save / gp.load against Gluon's save_parameters / load_parameters, measured in one run.
+
+The network: 32 Dense layers holding 0.5 GiB of float32 parameters (``--mib`` for
+another size). Prints best-of-N times and the ratios:
+
+    python benchmarks/bench_checkpoint.py [--mib 512] [--repeat 3] [--folder DIR]
+
+Targets (issue 5): gp.save(..., fsync=False) at least 3x faster than save_parameters;
+gp.load at least 4x faster than load_parameters and within 2x of a raw numpy readinto
+of the same bytes; the peak memory of a load (measured in a fresh process) under 1.5x
+the file's size above the network's own. The cost of fsync is reported separately.
+Files are read from the page cache (each was just written): this measures the library,
+not the disk.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+
+import mxnet as mx
+import numpy as onp
+from mxnet.gluon import nn
+
+import gluonparams as gp
+
+import bench_traversal  # beside this file: its best-of-N timer
+
+LAYERS = 32
+
+
+def build(mib, init=None):
+    width = max(2, int((mib * 2**20 / 4 / LAYERS) ** 0.5))
+    net = nn.Sequential()
+    net.add(*[nn.Dense(width, in_units=width) for _ in range(LAYERS)])
+    net.initialize(init or mx.init.Uniform())
+    mx.nd.waitall()
+    return net
+
+
+def best(fn, repeat):
+    """Best time of ``fn`` including the MXNet work it leaves pending."""
+    return bench_traversal.best(lambda: (fn(), mx.nd.waitall()), repeat)
+
+
+def readinto(path):
+    out = onp.empty(os.path.getsize(path), onp.uint8)
+    with open(path, 'rb', buffering=0) as f:
+        f.readinto(out)
+
+
+CHILD = '''
+import os, sys, threading, time, resource
+sys.path.insert(0, {bench!r})
+import mxnet as mx
+import gluonparams as gp
+from bench_checkpoint import build
+
+def rss():
+    with open('/proc/self/statm') as f:
+        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+
+net = build({mib}, mx.init.Zero())   # zeros: no initialization peak
+if {how!r} == 'write':
+    net.save_parameters({gluon!r})
+    gp.save(net, {ours!r})
+    sys.exit()
+base = rss()
+peak = [base]
+done = threading.Event()
+
+def sample():
+    while not done.is_set():
+        peak[0] = max(peak[0], rss())
+        time.sleep(0.0005)
+
+thread = threading.Thread(target=sample)
+thread.start()
+if {how!r} == 'gp.load':
+    gp.load(net, {ours!r})
+else:
+    net.load_parameters({gluon!r})
+mx.nd.waitall()
+done.set()
+thread.join()
+peak[0] = max(peak[0], rss())
+print(peak[0] - base, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base)
+'''
+
+
+def child(how, mib, ours, gluon):
+    """Run one step in a fresh, small process (Linux keeps the peak memory of the
+    process that started it in ru_maxrss, so the parent must still be small)."""
+    code = CHILD.format(bench=os.path.dirname(os.path.abspath(__file__)), mib=mib, how=how,
+                        ours=ours, gluon=gluon)
+    return subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def peak_memory(how, mib, ours, gluon):
+    """Peak resident memory of one load above the process's size with the network built:
+    sampled every 0.5 ms, and from ru_maxrss as a cross-check."""
+    sampled, maxrss = (int(v) for v in child(how, mib, ours, gluon).split()[-2:])
+    return sampled, maxrss
+
+
+def measure(args):
+    folder = args.folder or tempfile.mkdtemp(prefix='bench_checkpoint_')
+    ours, theirs = os.path.join(folder, 'ours.safetensors'), os.path.join(folder, 'gluon.params')
+    try:
+        child('write', args.mib, ours, theirs)        # before this process grows
+        peaks = {how: peak_memory(how, args.mib, ours, theirs)
+                 for how in ('gp.load', 'load_parameters')}
+        net = build(args.mib)
+        t = {
+            'save_parameters': best(lambda: net.save_parameters(theirs), args.repeat),
+            'gp.save fsync=False': best(lambda: gp.save(net, ours, fsync=False), args.repeat),
+            'gp.save fsync=True': best(lambda: gp.save(net, ours, fsync=True), args.repeat),
+            'load_parameters': best(lambda: net.load_parameters(theirs), args.repeat),
+            'gp.load': best(lambda: gp.load(net, ours), args.repeat),
+            'numpy readinto': best(lambda: readinto(ours), args.repeat),
+        }
+        size = os.path.getsize(ours)
+    finally:
+        for path in (ours, theirs):
+            if os.path.exists(path):
+                os.remove(path)
+        if not args.folder:
+            os.rmdir(folder)
+    return t, size, peaks
+
+
+def report(t, size, peaks, repeat):
+    print(f'{size / 2**20:,.0f} MiB of float32 parameters in {LAYERS} Dense layers; '
+          f'best of {repeat}, files in the page cache')
+    for name, seconds in t.items():
+        print(f'  {name:22s} {seconds * 1e3:9.1f} ms  {size / seconds / 2**30:6.2f} GiB/s')
+    ratios = {
+        'save fsync=False vs save_parameters': t['save_parameters'] / t['gp.save fsync=False'],
+        'load vs load_parameters': t['load_parameters'] / t['gp.load'],
+        'load time / readinto time': t['gp.load'] / t['numpy readinto'],
+    }
+    print(f'  fsync cost (file and folder): '
+          f'{(t["gp.save fsync=True"] - t["gp.save fsync=False"]) * 1e3:.1f} ms')
+    for name, ratio in ratios.items():
+        print(f'  {name:36s} {ratio:6.2f}x')
+    for how, (sampled, maxrss) in peaks.items():
+        print(f'  peak memory of {how:16s} {sampled / size:5.2f}x the file above the network '
+              f'(ru_maxrss: {maxrss / size:5.2f}x)')
+    met = {
+        'save >= 3x faster': ratios['save fsync=False vs save_parameters'] >= 3,
+        'load >= 4x faster': ratios['load vs load_parameters'] >= 4,
+        'load within 2x of readinto': ratios['load time / readinto time'] <= 2,
+        'peak < 1.5x file size': peaks['gp.load'][0] < 1.5 * size,
+    }
+    print('targets: ' + ', '.join(f'{k}: {"met" if v else "NOT MET"}' for k, v in met.items()))
+    return all(met.values())
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--mib', type=int, default=512, help='size of the parameters (MiB)')
+    parser.add_argument('--repeat', type=int, default=3)
+    parser.add_argument('--folder', help='where to write the files (default: a temp folder)')
+    parser.add_argument('--check', action='store_true',
+                        help='exit with code 1 when a target is not met')
+    args = parser.parse_args()
+    ok = report(*measure(args), args.repeat)
+    return 0 if ok or not args.check else 1
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

@@ -1,0 +1,143 @@
+"""What a checkpoint holds, independent of its format: tensors, ties, metadata.
+
+Every format module reads a file into a :class:`CheckpointInfo` (the header only)
+and writes a list of :class:`WriteItem`. ``gp.inspect`` returns the
+:class:`CheckpointInfo`.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from math import prod
+from typing import Any
+
+import numpy as onp
+
+__all__ = ['DTYPES', 'CheckpointInfo', 'TensorInfo', 'WriteItem', 'check_dtype', 'own_versions']
+
+# The dtypes MXNet parameters use and every format here can hold.
+DTYPES = ('bool', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64',
+          'float16', 'float32', 'float64')
+
+
+def check_dtype(dtype: Any) -> onp.dtype | None:
+    """``dtype`` as a numpy dtype, or ``None`` when it is not one of :data:`DTYPES`."""
+    try:
+        found = onp.dtype(dtype)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return found if found.name in DTYPES else None
+
+
+def own_versions() -> tuple[str, str]:
+    """The gluonparams and MXNet versions a file written now records."""
+    import mxnet
+
+    from . import __version__
+    return __version__, mxnet.__version__
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """One stored tensor, as the header describes it.
+
+    ``offset`` is where its bytes start in the file (``None`` when they are
+    compressed inside a zip member, ``member``). ``crc32`` is the recorded CRC-32
+    of the ``crc_length`` bytes at ``crc_start`` (``None``: nothing recorded).
+    ``aliases`` are the names tied to this tensor that the file does not store.
+    """
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    nbytes: int
+    offset: int | None
+    crc32: int | None = None
+    crc_start: int = 0
+    crc_length: int = 0
+    aliases: tuple[str, ...] = ()
+    member: str | None = None
+
+    @property
+    def size(self) -> int:
+        """Number of elements."""
+        return prod(self.shape)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {'name': self.name, 'dtype': self.dtype, 'shape': list(self.shape),
+                'nbytes': self.nbytes, 'crc32': None if self.crc32 is None else f'{self.crc32:08x}',
+                'aliases': list(self.aliases)}
+
+
+@dataclass
+class CheckpointInfo:
+    """A checkpoint's header: what :func:`gluonparams.inspect` returns.
+
+    ``tensors`` are the stored tensors in file order; ``ties`` lists each tie group
+    the file records (the first name is the one stored, unless the format stores
+    every name); ``metadata`` is the user's; ``str()`` draws the parameter tree.
+    """
+
+    path: str
+    format: str
+    file_size: int
+    tensors: list[TensorInfo]
+    ties: list[list[str]] = field(default_factory=list)
+    metadata: dict[str, str] = field(default_factory=dict)
+    gluonparams_version: str | None = None
+    mxnet_version: str | None = None
+
+    @property
+    def names(self) -> list[str]:
+        """Every name the file knows: stored tensors and their tied aliases."""
+        out = []
+        for t in self.tensors:
+            out.append(t.name)
+            out.extend(t.aliases)
+        return out
+
+    @property
+    def total_params(self) -> int:
+        """Elements stored, each tied tensor once."""
+        return sum(t.size for t in self._counted())
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(t.nbytes for t in self._counted())
+
+    @property
+    def has_checksums(self) -> bool:
+        return bool(self.tensors) and all(t.crc32 is not None for t in self.tensors)
+
+    def _counted(self) -> list[TensorInfo]:
+        """The stored tensors without the extra copies of a tied one (``.params``
+        stores every name of a tie)."""
+        copies = {n for group in self.ties for n in group[1:]}
+        return [t for t in self.tensors if t.name not in copies]
+
+    def __str__(self) -> str:
+        from ._ckpt_render import render_checkpoint
+        return render_checkpoint(self, details=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {'path': self.path, 'format': self.format, 'file_size': self.file_size,
+                'total_params': self.total_params, 'total_bytes': self.total_bytes,
+                'tensors': [t.to_dict() for t in self.tensors], 'ties': self.ties,
+                'metadata': self.metadata, 'gluonparams_version': self.gluonparams_version,
+                'mxnet_version': self.mxnet_version, 'checksums': self.has_checksums}
+
+
+@dataclass
+class WriteItem:
+    """One tensor to write: its name, dtype, shape, the names tied to it, and a
+    function returning its bytes as a C-contiguous numpy array (called once, when
+    the tensor is written, so a writer holds one tensor at a time)."""
+
+    name: str
+    dtype: onp.dtype
+    shape: tuple[int, ...]
+    values: Callable[[], onp.ndarray]
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def nbytes(self) -> int:
+        return prod(self.shape) * self.dtype.itemsize

@@ -1,0 +1,126 @@
+"""Checkpoint files without a network: compare two, convert between formats."""
+
+import os
+from dataclasses import dataclass, field
+from functools import partial
+
+import numpy as onp
+
+from ._ckpt_files import check_checksums, format_of, read_values, write_file
+from ._ckpt_io import CheckpointFile
+from ._ckpt_model import CheckpointInfo, TensorInfo, WriteItem
+from ._render import shape_text
+
+__all__ = ['Diff', 'convert', 'diff']
+
+
+@dataclass
+class Diff:
+    """How two checkpoints differ, name by name."""
+
+    a: str
+    b: str
+    only_a: list[str] = field(default_factory=list)
+    only_b: list[str] = field(default_factory=list)
+    changed: list[tuple[str, str, str]] = field(default_factory=list)   # shape or dtype
+    values: list[tuple[str, float]] = field(default_factory=list)       # max |a - b|
+    ties_a: list[list[str]] = field(default_factory=list)              # ties only in a
+    ties_b: list[list[str]] = field(default_factory=list)
+    same: int = 0
+
+    @property
+    def differ(self) -> bool:
+        return bool(self.only_a or self.only_b or self.changed or self.values
+                    or self.ties_a or self.ties_b)
+
+    def __str__(self) -> str:
+        lines = [f'--- {self.a}', f'+++ {self.b}']
+        lines += [f'- {n}  (only in {self.a})' for n in self.only_a]
+        lines += [f'+ {n}  (only in {self.b})' for n in self.only_b]
+        lines += [f'~ {n}  {x} -> {y}' for n, x, y in self.changed]
+        lines += [f'~ {n}  values differ, max abs difference {d:.6g}' for n, d in self.values]
+        lines += [f'- tie {g}  (only in {self.a})' for g in self.ties_a]
+        lines += [f'+ tie {g}  (only in {self.b})' for g in self.ties_b]
+        verdict = 'differ' if self.differ else 'are identical'
+        lines.append(f'{self.same} tensors identical; the checkpoints {verdict}')
+        return '\n'.join(lines)
+
+
+def _sources(info: CheckpointInfo) -> dict[str, TensorInfo]:
+    """Every name the file knows -> the stored tensor holding its value."""
+    out = {t.name: t for t in info.tensors}
+    for t in info.tensors:
+        out.update(dict.fromkeys(t.aliases, t))
+    return out
+
+
+def diff(a: str, b: str) -> Diff:
+    """Compare two checkpoints of any formats: names, shapes, dtypes, ties, and each
+    common tensor's values bit for bit (max absolute difference when they differ)."""
+    with CheckpointFile(a) as fa, CheckpointFile(b) as fb:
+        info_a, info_b = format_of(a).read_header(fa), format_of(b).read_header(fb)
+        src_a, src_b = _sources(info_a), _sources(info_b)
+        out = Diff(a, b, [n for n in src_a if n not in src_b], [n for n in src_b if n not in src_a])
+        compared: dict[tuple[str, str], float | None] = {}
+        for name in (n for n in src_a if n in src_b):
+            ta, tb = src_a[name], src_b[name]
+            if (ta.dtype, ta.shape) != (tb.dtype, tb.shape):
+                out.changed.append((name, f'{shape_text(ta.shape)} {ta.dtype}',
+                                    f'{shape_text(tb.shape)} {tb.dtype}'))
+                continue
+            key = (ta.name, tb.name)
+            if key not in compared:
+                compared[key] = _difference(read_values(fa, ta), read_values(fb, tb))
+            difference = compared[key]
+            if difference is None:
+                out.same += 1
+            else:
+                out.values.append((name, difference))
+    ties_a, ties_b = _tie_sets(info_a), _tie_sets(info_b)
+    out.ties_a = [sorted(g) for g in ties_a - ties_b]
+    out.ties_b = [sorted(g) for g in ties_b - ties_a]
+    return out
+
+
+def _difference(x: onp.ndarray, y: onp.ndarray) -> float | None:
+    """``None`` when bit-identical, else the max absolute difference (nan if undefined)."""
+    if x.tobytes() == y.tobytes():
+        return None
+    if x.size == 0:
+        return 0.0
+    with onp.errstate(invalid='ignore', over='ignore'):
+        return float(onp.max(onp.abs(x.astype(onp.float64) - y.astype(onp.float64))))
+
+
+def _tie_sets(info: CheckpointInfo) -> set:
+    return {frozenset(group) for group in info.ties}
+
+
+def convert(src: str, dst: str, *, fsync: bool = True) -> CheckpointInfo:
+    """Write ``src`` in the format of ``dst``'s extension: same names, values, metadata,
+    and ties where the format records them. The source's checksums are checked first.
+
+    Returns:
+        The header of the file written.
+    """
+    src, dst = os.fspath(src), os.fspath(dst)
+    fmt = format_of(dst)
+    with CheckpointFile(src) as cf:
+        info = format_of(src).read_header(cf)
+        check_checksums(cf, [t for t in info.tensors if t.crc32 is not None])
+        write_file(dst, _items(cf, info), dict(info.metadata), fsync)
+    with CheckpointFile(dst) as cf:
+        return fmt.read_header(cf)
+
+
+def _items(cf: CheckpointFile, info: CheckpointInfo) -> list[WriteItem]:
+    """One item per tensor; a tie's stored copies (``.params``) become aliases."""
+    copies = {n: group[0] for group in info.ties for n in group[1:]}
+    extra: dict[str, list[str]] = {}
+    for name, first in copies.items():
+        extra.setdefault(first, []).append(name)
+    return [WriteItem(t.name, onp.dtype(t.dtype), t.shape,
+                      partial(read_values, cf, t),
+                      tuple(t.aliases)
+                      + tuple(n for n in extra.get(t.name, ()) if n not in t.aliases))
+            for t in info.tensors if t.name not in copies]

@@ -1,0 +1,315 @@
+"""Checkpoints: save, load, inspect and verify a network's parameters.
+
+The format follows the file's extension: ``.safetensors`` (recommended: ties,
+checksums and metadata in its header, readable by any safetensors reader),
+``.params`` (MXNet's own: ``net.load_parameters`` reads what :func:`save` writes,
+on MXNet 1.9.1 and 2.0, and :func:`load` reads both formats MXNet writes) and
+``.npz`` (numpy's). Saving is atomic; loading checks every name, shape, dtype and
+checksum before it changes anything.
+"""
+
+import os
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Union
+
+import numpy as onp
+from mxnet import gluon
+
+from . import _compat
+from ._ckpt_files import check_checksums, format_of, read_into, read_values, write_file
+from ._ckpt_io import CheckpointFile, parallel_map
+from ._ckpt_model import CheckpointInfo, WriteItem, check_dtype
+from ._ckpt_plan import Assignment, make_plan, named_groups
+from .devices import as_devices
+from .errors import CheckpointError, OptionError, PatternError, check_option
+from .select import as_matcher
+from .tree import named_parameters
+
+__all__ = ['LoadReport', 'VerifyReport', 'inspect', 'load', 'save', 'verify']
+
+PathLike = Union[str, 'os.PathLike[str]']
+
+
+@dataclass
+class LoadReport:
+    """What :func:`load` did: ``loaded`` (the network's names that got a value),
+    ``missing`` (in the network, not in the file), ``unexpected`` (in the file, not in
+    the network) and ``mismatched`` (``(name, in the network, in the file)``, not
+    loaded); with ``strict=True`` the last three are empty or the load failed."""
+
+    path: str
+    loaded: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    mismatched: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return (f'{self.path}: loaded {len(self.loaded)}, missing {len(self.missing)}, '
+                f'unexpected {len(self.unexpected)}, mismatched {len(self.mismatched)}')
+
+
+@dataclass
+class VerifyReport:
+    """What :func:`verify` checked: ``checked`` tensors matched their recorded
+    CRC-32; ``unchecked`` ones have none recorded (a file another tool wrote)."""
+
+    path: str
+    format: str
+    checked: list[str]
+    unchecked: list[str]
+    bytes_checked: int
+
+    def __str__(self) -> str:
+        if self.unchecked and not self.checked:
+            return (f'{self.path}: structure OK ({len(self.unchecked)} tensors); no checksums '
+                    f'recorded, so the data cannot be checked')
+        text = (f'{self.path}: OK, {len(self.checked)} tensors match their CRC-32 '
+                f'({self.bytes_checked:,} bytes)')
+        if self.unchecked:
+            text += f'; {len(self.unchecked)} have no checksum'
+        return text
+
+
+def save(block: gluon.Block, path: PathLike, *, fsync: bool = True,
+         metadata: Mapping[str, str] | None = None) -> None:
+    """Save every parameter of ``block`` to ``path``, atomically.
+
+    A tied parameter is stored once and the tie recorded (``.params`` stores it
+    under every name, as Gluon does, and records the tie). The file is written to a
+    temporary file beside ``path`` and renamed over it: a failed or killed save
+    leaves the previous checkpoint whole.
+
+    Args:
+        block: the network; every parameter must be initialized (run one forward
+            pass to settle deferred shapes). A parameter on several devices is
+            saved from its first device.
+        path: the file; the extension picks the format (``.safetensors``,
+            ``.params``, ``.npz``).
+        fsync: flush the file and its folder to disk before returning (durable
+            across a power cut); ``False`` is faster and still atomic.
+        metadata: strings to record with the tensors (``{'epoch': '3'}``).
+
+    Raises:
+        CheckpointError: unknown extension, uninitialized parameters, a dtype no
+            format holds, or the file cannot be written (permission, full disk).
+        OptionError: ``metadata`` is not a mapping of strings to strings.
+
+    Examples:
+        >>> gp.save(net, 'model.safetensors', metadata={'epoch': '3'})  # doctest: +SKIP
+    """
+    path = os.fspath(path)
+    format_of(path)
+    meta = _check_metadata(metadata)
+    write_file(path, _write_items(block), meta, fsync)
+
+
+def _check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping):
+        raise OptionError(f'metadata must be a dict of strings, found {type(metadata).__name__}')
+    for key, value in metadata.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise OptionError(f'metadata must map strings to strings (what safetensors '
+                              f'stores); found {key!r}: {value!r}; convert it, e.g. '
+                              f'{{{str(key)!r}: {str(value)!r}}} or json.dumps(value)')
+        if key.startswith('gluonparams.'):
+            raise OptionError(f'metadata key {key!r}: keys starting with "gluonparams." are '
+                              f'reserved for gluonparams\' own records')
+    return dict(metadata)
+
+
+def _write_items(block: gluon.Block) -> list[WriteItem]:
+    """One item per distinct Parameter, under its first name, tied names as aliases."""
+    _compat.sync()
+    groups = named_groups(list(named_parameters(block, remove_duplicate=False)))
+    waiting = [names[0] for param, names in groups if not _compat.is_initialized(param)]
+    if waiting:
+        raise CheckpointError(f'cannot save {type(block).__name__}: {len(waiting)} parameters '
+                              f'hold no data yet: {", ".join(map(repr, waiting))}; initialize '
+                              f'the network and run one forward pass (deferred shapes) first')
+    items = []
+    for param, names in groups:
+        first = _compat.param_arrays(param)[0][1]
+        dtype = check_dtype(first.dtype)
+        if dtype is None:
+            raise CheckpointError(f'cannot save parameter {names[0]!r}: dtype {first.dtype} is '
+                                  f'not one checkpoints hold; cast it (net.cast("float32"))')
+        items.append(WriteItem(names[0], dtype, tuple(int(d) for d in first.shape),
+                               partial(_values, first), tuple(names[1:])))
+    return items
+
+
+def _values(arr: Any) -> onp.ndarray:
+    """The array's bytes: its own memory on the host, a copy from a GPU."""
+    view = _compat.host_array(arr)
+    return view if view is not None else arr.asnumpy()
+
+
+def inspect(path: PathLike) -> CheckpointInfo:
+    """A checkpoint's header: names, shapes, dtypes, bytes, ties, metadata.
+
+    Reads only the header, not the tensors: milliseconds even for a file of many
+    gigabytes. ``print(gp.inspect(path))`` draws the parameter tree.
+
+    Raises:
+        CheckpointError: unknown extension, or a file that is not a valid checkpoint.
+
+    Examples:
+        >>> info = gp.inspect('model.safetensors')          # doctest: +SKIP
+        >>> info.total_params, info.ties, info.metadata     # doctest: +SKIP
+        (330, [['1.weight', '2.weight'], ['1.bias', '2.bias']], {'epoch': '3'})
+    """
+    path = os.fspath(path)
+    fmt = format_of(path)
+    with CheckpointFile(path) as cf:
+        return fmt.read_header(cf)
+
+
+def verify(path: PathLike) -> VerifyReport:
+    """Check every tensor of a checkpoint against its recorded CRC-32.
+
+    Returns:
+        A :class:`VerifyReport`: the tensors ``checked`` and those ``unchecked`` (no
+        checksum recorded: a file another tool wrote).
+
+    Raises:
+        CheckpointError: a bad header, or tensors whose bytes do not match their
+            checksums (all of them named in one message).
+
+    Examples:
+        >>> print(gp.verify('model.safetensors'))           # doctest: +SKIP
+        model.safetensors: OK, 6 tensors match their CRC-32 (1,320 bytes)
+    """
+    path = os.fspath(path)
+    fmt = format_of(path)
+    with CheckpointFile(path) as cf:
+        info = fmt.read_header(cf)
+        checked = [t for t in info.tensors if t.crc32 is not None]
+        check_checksums(cf, checked)
+    return VerifyReport(path, info.format, [t.name for t in checked],
+                        [t.name for t in info.tensors if t.crc32 is None],
+                        sum(t.crc_length for t in checked))
+
+
+def load(block: gluon.Block, path: PathLike, *, device: Any = None, strict: bool = True,
+         select: Any = None) -> LoadReport:
+    """Load a checkpoint into ``block``; nothing changes unless everything checks out.
+
+    Names, shapes and dtypes are matched first and, with ``strict=True``, every
+    problem is reported in one error. Then the checksums of the tensors to load are
+    checked; only then are parameters filled, each tied parameter once.
+
+    Args:
+        block: the network. Parameters not initialized yet (or deferred) take their
+            shape from the file.
+        path: a ``.safetensors``, ``.params`` (either MXNet format) or ``.npz`` file.
+        device: where the loaded parameters live: a device, a name (``'cpu(1)'``,
+            ``'gpu(0)'``) or a list (one replica each). ``None`` keeps each
+            initialized parameter where it is and puts the others on ``cpu(0)``.
+        strict: raise when a name is missing or unexpected, or a shape or dtype
+            differs; ``False`` loads what matches and reports the rest.
+        select: load only names matching this pattern (``gp.select`` semantics), on
+            both sides.
+
+    Returns:
+        A :class:`LoadReport` (``loaded``, ``missing``, ``unexpected``, ``mismatched``).
+
+    Raises:
+        CheckpointError: a bad or corrupt file, a mismatch with ``strict=True``, or
+            names the network ties that the file stores with different values.
+
+    Warns:
+        UserWarning: the file records ties the network does not have; each name got
+            the stored value.
+
+    Examples:
+        >>> gp.load(net, 'model.safetensors', device='cpu(0)')  # doctest: +SKIP
+        LoadReport(path='model.safetensors', loaded=['0.weight', ...], missing=[], ...)
+    """
+    path = os.fspath(path)
+    fmt = format_of(path)
+    check_option('strict', strict, (True, False))
+    devices = as_devices(device) if device is not None else None
+    matcher = as_matcher(select)
+    if matcher is not None and not any(matcher(n) for n, _ in named_parameters(block)):
+        raise PatternError(f'select={select!r} matches no parameter of the network')
+    with CheckpointFile(path) as cf:
+        plan = make_plan(block, fmt.read_header(cf), matcher)
+        if strict and plan.has_problems:
+            raise CheckpointError(plan.describe(path, block))
+        tensors = [t for a in plan.assignments for t in (a.source, *a.separate)]
+        check_checksums(cf, [t for t in tensors if t.crc32 is not None])
+        _check_separate_copies(cf, plan.assignments)
+        _fill_all(cf, plan.assignments, devices)
+    if plan.untied:
+        warnings.warn(f'{path}: the file ties {", ".join(map(str, plan.untied))} but the network '
+                      f'does not: each of these names got the stored value; tie them if they '
+                      f'should stay one parameter while training', UserWarning, stacklevel=2)
+    return LoadReport(path, [n for a in plan.assignments for n in a.names], plan.missing,
+                      plan.unexpected, plan.mismatched)
+
+
+def _check_separate_copies(cf: CheckpointFile, assignments: list[Assignment]) -> None:
+    """Names the network ties but the file stores separately must hold equal values."""
+    for a in assignments:
+        if not a.separate:
+            continue
+        first = read_values(cf, a.source)
+        for other in a.separate:
+            values = read_values(cf, other)
+            if first.tobytes() != values.tobytes():
+                diff = onp.max(onp.abs(first.astype(onp.float64) - values.astype(onp.float64)))
+                raise CheckpointError(
+                    f'{cf.path}: the network ties {", ".join(map(repr, a.names))} (one '
+                    f'parameter) but the file stores {a.source.name!r} and {other.name!r} '
+                    f'with different values (max difference {diff:g}); one parameter cannot '
+                    f'hold two values: untie them in the network, or load with '
+                    f'select= to take one of them')
+
+
+def _fill_all(cf: CheckpointFile, assignments: list[Assignment], devices) -> None:
+    _compat.sync()
+    direct: list[tuple[Assignment, list[onp.ndarray]]] = []
+    for a in assignments:
+        _place(a.param, devices)
+        found = [_compat.host_array(x) for _, x in _compat.param_arrays(a.param)]
+        views = [v for v in found if v is not None]
+        if views and len(views) == len(found):
+            direct.append((a, views))
+        else:
+            _fill_through_mxnet(cf, a, devices)
+    parallel_map(lambda job: _fill_direct(cf, *job), direct, lambda job: job[0].source.nbytes)
+    for a, _ in direct:
+        _compat.written_directly(a.param)
+    _compat.sync()
+
+
+def _place(param: gluon.Parameter, devices) -> None:
+    """Move an initialized or deferred parameter to ``devices`` when it is elsewhere."""
+    current = _compat.param_devices(param)
+    if devices is None or not current:
+        return
+    if {_compat.device_name(d) for d in current} != {_compat.device_name(d) for d in devices}:
+        _compat.reset_device(param, devices)
+        _compat.sync()
+
+
+def _fill_direct(cf: CheckpointFile, a: Assignment, views: list[onp.ndarray]) -> None:
+    """Read straight into the parameter's memory on the first device, copy to the rest."""
+    read_into(cf, a.source, views[0])
+    for view in views[1:]:
+        onp.copyto(view, views[0])
+
+
+def _fill_through_mxnet(cf: CheckpointFile, a: Assignment, devices) -> None:
+    values = read_values(cf, a.source)
+    if _compat.is_initialized(a.param):
+        a.param.set_data(_compat.array_from_numpy(values))
+        return
+    if devices is None and not _compat.param_devices(a.param):
+        devices = as_devices('cpu(0)')
+    _compat.load_init(a.param, _compat.array_from_numpy(values), devices)
