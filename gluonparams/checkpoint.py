@@ -23,7 +23,8 @@ from ._ckpt_files import check_checksums, format_of, read_into, read_values, wri
 from ._ckpt_io import CheckpointFile, parallel_map
 from ._ckpt_model import CheckpointInfo, WriteItem, check_dtype
 from ._ckpt_plan import Assignment, make_plan, named_groups
-from .devices import as_devices
+from .devices import as_devices, check_replicas
+from .distributed import DEFAULT_TIMEOUT, load_on_every_worker, save_from_rank0
 from .errors import CheckpointError, OptionError, PatternError, check_option
 from .select import as_matcher
 from .tree import named_parameters
@@ -74,7 +75,8 @@ class VerifyReport:
 
 
 def save(block: gluon.Block, path: PathLike, *, fsync: bool = True,
-         metadata: Mapping[str, str] | None = None) -> None:
+         metadata: Mapping[str, str] | None = None, kvstore: Any = None,
+         timeout: float | None = DEFAULT_TIMEOUT) -> None:
     """Save every parameter of ``block`` to ``path``, atomically.
 
     A tied parameter is stored once and the tie recorded (``.params`` stores it
@@ -91,11 +93,19 @@ def save(block: gluon.Block, path: PathLike, *, fsync: bool = True,
         fsync: flush the file and its folder to disk before returning (durable
             across a power cut); ``False`` is faster and still atomic.
         metadata: strings to record with the tensors (``{'epoch': '3'}``).
+        kvstore: a distributed KVStore (data-parallel training): every worker calls
+            ``save``; once all have arrived, rank 0 alone writes the file, and every
+            worker returns when it is complete. The metadata records
+            ``gluonparams.num_workers`` and ``gluonparams.writer_rank``.
+        timeout: with ``kvstore``, seconds to wait for the other workers (``None``:
+            no limit).
 
     Raises:
         CheckpointError: unknown extension, uninitialized parameters, a dtype no
-            format holds, or the file cannot be written (permission, full disk).
+            format holds, or the file cannot be written (permission, full disk);
+            with ``kvstore``, on every worker when rank 0 could not write.
         OptionError: ``metadata`` is not a mapping of strings to strings.
+        DistributedError: with ``kvstore``, a worker did not answer within ``timeout``.
 
     Examples:
         >>> gp.save(net, 'model.safetensors', metadata={'epoch': '3'})  # doctest: +SKIP
@@ -103,7 +113,13 @@ def save(block: gluon.Block, path: PathLike, *, fsync: bool = True,
     path = os.fspath(path)
     format_of(path)
     meta = _check_metadata(metadata)
-    write_file(path, _write_items(block), meta, fsync)
+
+    def write(own: dict[str, str]) -> None:
+        write_file(path, _write_items(block), {**meta, **own}, fsync)
+    if kvstore is None:
+        write({})
+    else:
+        save_from_rank0(kvstore, path, write, timeout=timeout)
 
 
 def _check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
@@ -196,7 +212,8 @@ def verify(path: PathLike) -> VerifyReport:
 
 
 def load(block: gluon.Block, path: PathLike, *, device: Any = None, strict: bool = True,
-         select: Any = None) -> LoadReport:
+         select: Any = None, kvstore: Any = None,
+         timeout: float | None = DEFAULT_TIMEOUT) -> LoadReport:
     """Load a checkpoint into ``block``; nothing changes unless everything checks out.
 
     Names, shapes and dtypes are matched first and, with ``strict=True``, every
@@ -214,13 +231,22 @@ def load(block: gluon.Block, path: PathLike, *, device: Any = None, strict: bool
             differs; ``False`` loads what matches and reports the rest.
         select: load only names matching this pattern (``gp.select`` semantics), on
             both sides.
+        kvstore: a distributed KVStore (data-parallel training): every worker calls
+            ``load`` with a path it can read; each reads the header, then (when every
+            worker could) loads, then the replicas are checked as by
+            ``gp.check_replicas(block, kvstore=kvstore)``.
+        timeout: with ``kvstore``, seconds to wait for the other workers (``None``:
+            no limit).
 
     Returns:
         A :class:`LoadReport` (``loaded``, ``missing``, ``unexpected``, ``mismatched``).
 
     Raises:
         CheckpointError: a bad or corrupt file, a mismatch with ``strict=True``, or
-            names the network ties that the file stores with different values.
+            names the network ties that the file stores with different values; with
+            ``kvstore``, on every worker when some workers could not read or load it.
+        ReplicaError: with ``kvstore``, the replicas differ after loading.
+        DistributedError: with ``kvstore``, a worker did not answer within ``timeout``.
 
     Warns:
         UserWarning: the file records ties the network does not have; each name got
@@ -230,6 +256,11 @@ def load(block: gluon.Block, path: PathLike, *, device: Any = None, strict: bool
         >>> gp.load(net, 'model.safetensors', device='cpu(0)')  # doctest: +SKIP
         LoadReport(path='model.safetensors', loaded=['0.weight', ...], missing=[], ...)
     """
+    if kvstore is not None:
+        return load_on_every_worker(
+            kvstore, os.fspath(path), partial(inspect, path),
+            partial(load, block, path, device=device, strict=strict, select=select),
+            partial(check_replicas, block, kvstore=kvstore, timeout=timeout), timeout=timeout)
     path = os.fspath(path)
     fmt = format_of(path)
     check_option('strict', strict, (True, False))

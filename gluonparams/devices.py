@@ -7,6 +7,7 @@ devices, which is how multi-device behaviour is exercised without a GPU.
 
 import re
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Dict, List, Optional, Tuple
 
 import mxnet as mx
@@ -14,6 +15,7 @@ import numpy as onp
 from mxnet import gluon
 
 from . import _compat
+from .distributed import DEFAULT_TIMEOUT, check_workers
 from .errors import DeviceError, ReplicaError
 from .tree import named_parameters
 
@@ -148,7 +150,8 @@ class Divergence:
         return text
 
 
-def check_replicas(block: gluon.Block, *, device: Any = None) -> Dict[str, List[str]]:
+def check_replicas(block: gluon.Block, *, device: Any = None, kvstore: Any = None,
+                   timeout: Optional[float] = DEFAULT_TIMEOUT) -> Dict[str, List[str]]:
     """Verify that every device copy of every parameter holds identical values.
 
     Data-parallel training keeps one copy of each parameter per device; an update
@@ -156,21 +159,48 @@ def check_replicas(block: gluon.Block, *, device: Any = None) -> Dict[str, List[
     bit for bit (so NaN equals NaN only when both are NaN with the same bits, and
     -0.0 differs from 0.0), after MXNet's pending work has finished.
 
+    With ``kvstore=`` (a distributed KVStore such as ``mx.kv.create('dist_sync')``),
+    every worker must make this call: each checks its own device copies, then
+    every worker's replica is compared with rank 0's through one 128-bit hash per
+    parameter (of its dtype, shape and bytes; the tensors are not sent), and every
+    worker returns or raises the same error.
+
     Args:
         block: the network.
         device: compare only the copies on these devices (a device, a name such as
             ``'cpu(1)'``, or a list); default: every device each parameter lives on.
+        kvstore: the KVStore of a data-parallel job (the one the Trainer uses) to
+            compare the replicas of all its workers; ``None``: this process only.
+        timeout: with ``kvstore``, seconds to wait for the other workers (``None``:
+            no limit); a worker that does not answer in time leaves this process
+            unable to leave the cluster (see :class:`~gluonparams.errors.DistributedError`).
 
     Returns:
         ``{first structural name: [device names compared]}`` for each parameter with
-        two or more copies; empty when every parameter lives on one device.
+        two or more copies; empty when every parameter lives on one device. With
+        ``kvstore``: every initialized parameter, its device names (when several)
+        followed by ``'rank 0'``, ... ``'rank N-1'``.
 
     Raises:
         ReplicaError: copies differ; the message names each parameter (and its tied
             names), the two devices, how many values differ and the largest
-            difference; ``error.divergent`` holds them as :class:`Divergence`.
+            difference; ``error.divergent`` holds them as :class:`Divergence`. With
+            ``kvstore``, on every worker: the parameters and the ranks whose values
+            differ from rank 0's (``error.divergent``:
+            :class:`~gluonparams.distributed.WorkerDivergence`), or
+            the ranks whose own device copies or network differ.
         DeviceError: ``device`` is malformed, or no parameter lives on a device given.
+        DistributedError: with ``kvstore``, a worker did not answer within
+            ``timeout``, or the KVStore cannot carry the exchange.
+        OptionError: ``kvstore`` is not a synchronous KVStore, or a bad ``timeout``.
+
+    Examples:
+        >>> gp.check_replicas(net, kvstore=kv)        # every worker  # doctest: +SKIP
+        {'0.weight': ['rank 0', 'rank 1'], '0.bias': ['rank 0', 'rank 1']}
     """
+    if kvstore is not None:
+        return check_workers(block, kvstore, partial(check_replicas, block, device=device),
+                             timeout=timeout)
     wanted = None if device is None else [_compat.device_name(d) for d in as_devices(device)]
     mx.nd.waitall()
     aliases = _aliases(block)

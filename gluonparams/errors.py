@@ -18,6 +18,7 @@ __all__ = [
     'ShareError',
     'DependencyError',
     'ReplicaError',
+    'DistributedError',
 ]
 
 
@@ -75,3 +76,8 @@ class ReplicaError(GluonParamsError, AssertionError):
     def __init__(self, message: str, divergent: list) -> None:
         super().__init__(message)
         self.divergent = divergent
+
+
+class DistributedError(GluonParamsError, RuntimeError):
+    """A call over a distributed KVStore failed as a whole: another worker did not answer
+    in time or failed, or the KVStore cannot carry gluonparams' exchange."""

@@ -1,0 +1,262 @@
+"""Parameter checks and checkpoints across the workers of a distributed KVStore.
+
+Data-parallel training over MXNet's parameter servers (``mx.kv.create('dist_sync')``)
+keeps a full replica of the parameters on every worker. :func:`check_workers` proves
+that the replicas are identical by exchanging one 128-bit fingerprint per parameter
+(BLAKE2b of its dtype, shape and bytes), never the tensors; :func:`save_from_rank0`
+writes one checkpoint from rank 0 while the other workers wait for it; and
+:func:`load_on_every_worker` loads on every worker, then checks the replicas. They
+are reached through ``gp.check_replicas``, ``gp.save`` and ``gp.load`` with
+``kvstore=``.
+
+These are collective calls: every worker makes the same call, in the same order.
+Each decision (which parameters differ, whether a worker failed) is taken from data
+every worker holds after the exchange, so every worker raises the same error. A
+worker that does not answer within ``timeout`` seconds makes the others raise
+:class:`~gluonparams.errors.DistributedError` (see :mod:`gluonparams._kv_channel`).
+"""
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar
+
+import numpy as onp
+from mxnet import gluon
+
+from . import _compat
+from ._ckpt_io import parallel_map
+from ._kv_channel import Channel, channel_for, check_timeout
+from .errors import CheckpointError, ReplicaError
+from .tree import named_parameters
+
+__all__ = ['DEFAULT_TIMEOUT', 'WorkerDivergence', 'check_workers', 'load_on_every_worker',
+           'save_from_rank0']
+
+DEFAULT_TIMEOUT = 600.0       # seconds a worker waits for the others
+_WORDS = 8                    # a 128-bit fingerprint as 16-bit words
+_MESSAGE_BYTES = 400          # rank 0's error message, as sent to the other workers
+
+R = TypeVar('R')
+
+
+@dataclass
+class WorkerDivergence:
+    """A parameter whose value on some workers differs from its value on rank 0."""
+
+    name: str             # the parameter's first structural name
+    also: List[str]       # its other names (ties)
+    ranks: List[int]      # the ranks whose value differs from rank 0's
+
+    def describe(self) -> str:
+        tied = f' (tied: {", ".join(repr(n) for n in self.also)})' if self.also else ''
+        return f'{self.name!r}{tied}: {_ranks(self.ranks)} differ{"s" * (len(self.ranks) == 1)}' \
+               f' from rank 0'
+
+
+def check_workers(block: gluon.Block, kvstore: Any, local_check: Callable[[], Dict[str, List[str]]],
+                  *, timeout: Optional[float] = DEFAULT_TIMEOUT) -> Dict[str, List[str]]:
+    """Check every worker's replica against rank 0's; ``local_check()`` checks this
+    worker's device copies first. See ``gp.check_replicas(block, kvstore=...)``."""
+    timeout = check_timeout(timeout)
+    channel = channel_for(kvstore)
+    channel.check_usable('check_replicas(kvstore=...)')
+    local_error: Optional[ReplicaError] = None
+    try:
+        checked = local_check()
+    except ReplicaError as e:
+        local_error, checked = e, {}
+    names, aliases, arrays = _initialized(block)
+    structure, prints = _structure(names, aliases, arrays), _fingerprints(arrays)
+    ranks = [f'rank {r}' for r in range(channel.size)]
+    result = {name: checked.get(name, []) + ranks for name in names}
+    if channel.size == 1:
+        if local_error is not None:
+            raise local_error
+        return result
+    outcome = channel.run('check_replicas(kvstore=...)',
+                          lambda: _compare(channel, structure, prints, local_error is not None),
+                          timeout)
+    _raise_for(outcome, channel, names, aliases, local_error)
+    return result
+
+
+def _initialized(block: gluon.Block) -> Tuple[List[str], Dict[str, List[str]], List[Any]]:
+    """Names, tied names and first-device arrays of the initialized parameters."""
+    _compat.sync()
+    names, arrays, first = [], [], {}
+    aliases: Dict[str, List[str]] = {}
+    for name, param in named_parameters(block, remove_duplicate=False):
+        if id(param) in first:
+            aliases[first[id(param)]].append(name)
+        elif _compat.is_initialized(param):
+            first[id(param)] = name
+            aliases[name] = []
+            names.append(name)
+            arrays.append(param.list_data()[0])
+    return names, aliases, arrays
+
+
+def _structure(names: List[str], aliases: Dict[str, List[str]], arrays: List[Any]) -> onp.ndarray:
+    """[count (two words), digest of names, ties, dtypes and shapes (eight words)]."""
+    text = ';'.join(f'{n}={",".join(aliases[n])}:{onp.dtype(a.dtype).str}:{tuple(a.shape)}'
+                    for n, a in zip(names, arrays))
+    count = len(names) % (1 << 32)
+    return onp.concatenate([[count & 0xFFFF, count >> 16], _words(text.encode())])
+
+
+def _fingerprints(arrays: List[Any]) -> onp.ndarray:
+    """One row of eight 16-bit words per array: BLAKE2b-128 of dtype, shape and bytes."""
+    def one(arr: Any) -> onp.ndarray:
+        values = _compat.host_array(arr)
+        values = arr.asnumpy() if values is None else onp.ascontiguousarray(values)
+        head = f'{values.dtype.str}{values.shape}'.encode()
+        return _words(head, values.reshape(-1).view(onp.uint8).data)
+    rows = parallel_map(one, arrays, lambda a: int(onp.prod(a.shape)) * onp.dtype(a.dtype).itemsize)
+    return onp.array(rows, dtype=onp.int64).reshape(len(arrays), _WORDS)
+
+
+def _words(*parts: Any) -> onp.ndarray:
+    digest = hashlib.blake2b(digest_size=2 * _WORDS, person=b'gluonparams')
+    for part in parts:
+        digest.update(part)
+    return onp.frombuffer(digest.digest(), dtype='<u2').astype(onp.int64)
+
+
+def _compare(channel: Channel, structure: onp.ndarray, prints: onp.ndarray,
+             failed: bool) -> Tuple[str, onp.ndarray]:
+    """The collective part: ('status', per-rank [failed, structure differs]) when a
+    worker failed or built a different network, else ('values', per-rank per-parameter
+    differs-from-rank-0 flags). Every worker gets the same answer."""
+    head = channel.broadcast(onp.concatenate([[int(failed)], structure]))
+    differs = not head[0] and not onp.array_equal(head[1:], structure)
+    status = channel.gather([failed, differs])
+    if status.any() or head[0]:
+        return 'status', status
+    reference = channel.broadcast(prints.reshape(-1)).reshape(prints.shape)
+    return 'values', channel.gather((reference != prints).any(axis=1))
+
+
+def _raise_for(outcome: Tuple[str, onp.ndarray], channel: Channel, names: List[str],
+               aliases: Dict[str, List[str]], local_error: Optional[ReplicaError]) -> None:
+    kind, table = outcome
+    if kind == 'status':
+        failed = [r for r in range(channel.size) if table[r, 0]]
+        other = [r for r in range(channel.size) if table[r, 1]]
+        message = _status_message(failed, other)
+        if local_error is not None:
+            raise ReplicaError(f'{message}\nthis worker (rank {channel.rank}): {local_error}',
+                               local_error.divergent) from local_error
+        raise ReplicaError(message, [])
+    found = [WorkerDivergence(name, aliases[name], [int(r) for r in onp.nonzero(table[:, i])[0]])
+             for i, name in enumerate(names) if table[:, i].any()]
+    if found:
+        raise ReplicaError(_divergence_message(found, channel.size), found)
+
+
+def _status_message(failed: List[int], other: List[int]) -> str:
+    lines = []
+    if failed:
+        lines.append(f'{_ranks(failed)}: device copies of a parameter differ on that worker '
+                     f'(its own error lists them)')
+    if other:
+        lines.append(f'{_ranks(other)}: the initialized parameters (names, ties, dtypes or '
+                     f'shapes) differ from rank 0\'s; build the same network on every worker '
+                     f'and run one forward pass (deferred shapes) before checking')
+    return 'replicas cannot be compared across workers:\n  ' + '\n  '.join(lines)
+
+
+def _divergence_message(found: List[WorkerDivergence], size: int) -> str:
+    n = len(found)
+    disagree = sorted({r for d in found for r in d.ranks})
+    lines = [f'{n} parameter{"s" * (n > 1)} differ{"s" * (n == 1)} between the {size} workers '
+             f'(compared with rank 0 by a 128-bit hash of dtype, shape and bytes); '
+             f'{_ranks(disagree)} disagree{"s" * (len(disagree) == 1)} with rank 0:']
+    lines += [f'  {d.describe()}' for d in found]
+    lines.append('fix: find the update that skipped a worker (a custom update, a missing '
+                 'allreduce, a worker restarted from an older file), then give every worker '
+                 'rank 0\'s values: gp.save(net, path, kvstore=kv) and gp.load(net, path, '
+                 'kvstore=kv) with a path every worker reads')
+    return '\n'.join(lines)
+
+
+def _ranks(ranks: List[int]) -> str:
+    return f'rank{"s" * (len(ranks) > 1)} {", ".join(map(str, ranks))}'
+
+
+def save_from_rank0(kvstore: Any, path: str, write: Callable[[Dict[str, str]], None], *,
+                    timeout: Optional[float] = DEFAULT_TIMEOUT) -> None:
+    """Once every worker has arrived, rank 0 calls ``write(metadata)``; every worker
+    returns when it has finished, or raises the same error if it failed."""
+    timeout = check_timeout(timeout)
+    channel = channel_for(kvstore)
+    channel.check_usable(f'save({path!r}, kvstore=...)')
+    metadata = {'gluonparams.num_workers': str(channel.size),
+                'gluonparams.writer_rank': str(channel.rank)}
+    if channel.size == 1:
+        write(metadata)
+        return
+    channel.run(f'save({path!r}, kvstore=...) waiting for every worker',
+                lambda: channel.gather([True]), timeout)
+    failure: Optional[BaseException] = None
+    if channel.rank == 0:
+        try:
+            write(metadata)
+        except Exception as e:          # every worker learns that the write failed
+            failure = e
+    sent = channel.run(f'save({path!r}, kvstore=...) waiting for rank 0 to write the file',
+                       lambda: channel.broadcast(_encode(failure)), timeout)
+    if failure is not None:
+        raise failure
+    if sent[0]:
+        raise CheckpointError(f'{path}: rank 0 could not write the checkpoint: '
+                              f'{bytes(sent[2:2 + sent[1]].tolist()).decode(errors="replace")}')
+
+
+def _encode(failure: Optional[BaseException]) -> onp.ndarray:
+    """[failed, message length, message bytes...] of fixed length."""
+    out = onp.zeros(2 + _MESSAGE_BYTES, onp.int64)
+    if failure is not None:
+        text = f'{type(failure).__name__}: {failure}'.encode()[:_MESSAGE_BYTES]
+        out[0], out[1] = 1, len(text)
+        out[2:2 + len(text)] = list(text)
+    return out
+
+
+def load_on_every_worker(kvstore: Any, path: str, precheck: Callable[[], Any],
+                         load: Callable[[], R], check: Callable[[], Any], *,
+                         timeout: Optional[float] = DEFAULT_TIMEOUT) -> R:
+    """``precheck()`` (read the header) on every worker, then, when it succeeded on
+    all, ``load()`` on every worker, then ``check()`` the replicas."""
+    timeout = check_timeout(timeout)
+    channel = channel_for(kvstore)
+    channel.check_usable(f'load({path!r}, kvstore=...)')
+    _on_every_worker(channel, path, 'could not read', precheck, timeout)
+    report = _on_every_worker(channel, path, 'could not load', load, timeout)
+    check()
+    return report
+
+
+def _on_every_worker(channel: Channel, path: str, verb: str, step: Callable[[], R],
+                     timeout: Optional[float]) -> R:
+    failure: Optional[Exception] = None
+    try:
+        value = step()
+    except Exception as e:
+        failure = e
+    if channel.size > 1:
+        table = channel.run(f'load({path!r}, kvstore=...)',
+                            lambda: channel.gather([failure is not None]), timeout)
+        failed = [r for r in range(channel.size) if table[r, 0]]
+        if failed and len(failed) < channel.size:     # all failed: each raises its own error
+            message = (f'{path}: {_ranks(failed)} {verb} the checkpoint (the error on '
+                       f'{"that worker" if len(failed) == 1 else "those workers"} says why); ')
+            message += ('the other workers loaded it, so the replicas now differ: fix the '
+                        'file on those workers and load again' if verb == 'could not load'
+                        else 'no worker changed its parameters')
+            if failure is None:
+                raise CheckpointError(message)
+            raise CheckpointError(f'{message}\nthis worker (rank {channel.rank}): '
+                                  f'{failure}') from failure
+    if failure is not None:
+        raise failure
+    return value

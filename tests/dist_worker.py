@@ -1,0 +1,116 @@
+"""A worker of the KVStore clusters test_distributed.py starts: ``python dist_worker.py
+SCENARIO FOLDER``. Each outcome is printed as one line ``RESULT <json>`` the test reads.
+
+Scenarios:
+  replicas   equal replicas; one parameter one ulp off on the last rank; save from rank 0
+             and load on every worker; then the same with an optimizer on the servers
+  kill       save once; then, during a second save, write FOLDER/ready-<rank> holding the
+             process id (rank 0: its file written, not yet renamed; the others: on
+             arrival) and wait to be killed; every survivor reports its error
+"""
+
+import json
+import os
+import sys
+import time
+
+import mxnet as mx
+import numpy as onp
+
+import gluonparams as gp
+from gluonparams import _compat, _kv_channel, _safetensors_format
+
+import nets
+
+TIMEOUT = 3.0     # seconds a worker waits for the others in these tests
+
+
+def report(step, **fields):
+    print('RESULT ' + json.dumps({'step': step, **fields}), flush=True)
+
+
+def outcome(step, call):
+    """Run ``call()``; report its value or its error (type, message, divergent)."""
+    try:
+        value = call()
+    except gp.GluonParamsError as e:
+        divergent = [[d.name, d.ranks] for d in getattr(e, 'divergent', [])
+                     if hasattr(d, 'ranks')]
+        report(step, error=type(e).__name__, message=str(e), divergent=divergent)
+        return
+    report(step, value=value)
+
+
+def network(kv):
+    mx.random.seed(7)                       # the same initial values on every worker
+    return nets.deck_tied([mx.cpu(0), mx.cpu(1)])
+
+
+def one_ulp_off(net, name, rank, kv):
+    """On ``rank``, move the first value of parameter ``name`` to the next float32."""
+    if kv.rank == rank:
+        param = gp.get(net, name)
+        values = param.data(mx.cpu(0)).asnumpy()
+        values.flat[0] = onp.nextafter(values.flat[0], onp.float32(onp.inf))
+        param.set_data(_compat.array_from_numpy(values))
+
+
+def replicas(kv, folder):
+    net = network(kv)
+    last = kv.num_workers - 1
+    for mode in ('exact', 'optimizer'):
+        if mode == 'optimizer':
+            kv.set_optimizer(mx.optimizer.create('sgd', learning_rate=0.1, momentum=0.9))
+        outcome(f'{mode}: equal', lambda: gp.check_replicas(net, kvstore=kv, timeout=TIMEOUT))
+        one_ulp_off(net, '3.weight', last, kv)
+        outcome(f'{mode}: one ulp', lambda: gp.check_replicas(net, kvstore=kv, timeout=TIMEOUT))
+        path = os.path.join(folder, f'{mode}.safetensors')
+        outcome(f'{mode}: save', lambda: gp.save(net, path, kvstore=kv, timeout=TIMEOUT,
+                                                 metadata={'step': '7'}))
+        outcome(f'{mode}: file on return', lambda: [gp.verify(path).checked,
+                                                    gp.inspect(path).metadata])
+        outcome(f'{mode}: load', lambda: str(gp.load(net, path, kvstore=kv, timeout=TIMEOUT)))
+        outcome(f'{mode}: equal after load',
+                lambda: gp.check_replicas(net, kvstore=kv, timeout=TIMEOUT))
+    report('optimizer mode', value=_kv_channel.channel_for(kv).optimizer_mode)
+
+
+def kill(kv, folder, victim):
+    net = network(kv)
+    path = os.path.join(folder, 'model.safetensors')
+    gp.save(net, path, kvstore=kv, timeout=TIMEOUT)
+    report('first save', value=True)
+    for _, param in gp.named_parameters(net):          # the second save would differ
+        param.set_data(param.data(mx.cpu(0)) * 2)
+    write = _safetensors_format.write
+
+    def write_then_wait(*args, **kwargs):
+        write(*args, **kwargs)               # every byte in the temporary file
+        wait_to_be_killed(folder, kv.rank)
+    if kv.rank == victim == 0:
+        _safetensors_format.write = write_then_wait
+    elif kv.rank == victim:
+        wait_to_be_killed(folder, kv.rank)
+    outcome('second save', lambda: gp.save(net, path, kvstore=kv, timeout=TIMEOUT))
+    outcome('after the timeout', lambda: gp.check_replicas(net, kvstore=kv, timeout=TIMEOUT))
+
+
+def wait_to_be_killed(folder, rank):
+    with open(os.path.join(folder, f'ready-{rank}.tmp'), 'w') as f:
+        f.write(str(os.getpid()))
+    os.replace(os.path.join(folder, f'ready-{rank}.tmp'), os.path.join(folder, f'ready-{rank}'))
+    time.sleep(60)
+
+
+def main():
+    scenario, folder = sys.argv[1], sys.argv[2]
+    kv = mx.kv.create('dist_sync')
+    report('started', rank=kv.rank, workers=kv.num_workers, pid=os.getpid())
+    if scenario == 'replicas':
+        replicas(kv, folder)
+    else:
+        kill(kv, folder, int(sys.argv[3]))
+
+
+if __name__ == '__main__':
+    main()
