@@ -58,8 +58,8 @@ def param_shape(param: gluon.Parameter) -> Optional[Tuple[Optional[int], ...]]:
     if shape is None:
         return None
     if param._data is not None:
-        return tuple(int(d) for d in shape)
-    return tuple(int(d) if d > 0 else None for d in shape)
+        return tuple(map(int, shape))
+    return tuple([int(d) if d > 0 else None for d in shape])
 
 
 _DTYPE_NAMES: dict = {}
