@@ -24,7 +24,15 @@ from ._ckpt_io import CheckpointFile
 from ._ckpt_model import OPTIMIZER_PREFIX, CheckpointInfo, TensorInfo
 from ._ckpt_plan import LoadPlan
 from ._render import shape_text
-from ._trainer_state import FORMAT, OptimizerReport, layout_of, names_in, optimizer_of, updaters_of
+from ._trainer_state import (
+    FORMAT,
+    OptimizerReport,
+    in_network_order,
+    layout_of,
+    names_in,
+    optimizer_of,
+    updaters_of,
+)
 from .errors import CheckpointError
 
 __all__ = ['StatePlan', 'plan_restore', 'restore']
@@ -111,7 +119,8 @@ def plan_restore(block: gluon.Block, info: CheckpointInfo, trainer: Any, plan: L
     tensors = {t.name: t for t in info.optimizer.tensors}
     misfits = {name: (expected, found) for name, expected, found in plan.mismatched}
     used: set[str] = set()
-    for index, param_names in enumerate(names):
+    for index in in_network_order(block, names):
+        param_names = names[index]
         if matcher is not None and not any(matcher(n) for n in param_names):
             continue
         sources = [source_of[n] for n in param_names if n in source_of]
@@ -134,13 +143,13 @@ def plan_restore(block: gluon.Block, info: CheckpointInfo, trainer: Any, plan: L
 
 
 def _check_devices(path: str, trainer: Any, devices: list[Any] | None) -> None:
-    """One updater per device: the parameters must end up on as many devices as the
-    Trainer was built for, and on the same ones when there are several (its kvstore)."""
+    """The parameters must end up on the devices the Trainer was built for (it reads
+    them there at its first step, one updater each)."""
     built = {_compat.device_name(d) for d in _compat.trainer_devices(trainer)}
     for param in trainer._params:
         after = {_compat.device_name(d)
                  for d in (devices if devices is not None else _compat.param_devices(param))}
-        if after != built and (len(built) > 1 or len(after) != 1):
+        if after != built:
             raise CheckpointError(f'{path}: the Trainer was built for parameters on '
                                   f'{", ".join(sorted(built))} but they will live on '
                                   f'{", ".join(sorted(after))}; place the network first '

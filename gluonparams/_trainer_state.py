@@ -29,8 +29,8 @@ from ._ckpt_plan import named_groups
 from .errors import CheckpointError, OptionError
 from .tree import named_parameters
 
-__all__ = ['FORMAT', 'OptimizerReport', 'capture', 'layout_of', 'names_in', 'optimizer_of',
-           'updaters_of']
+__all__ = ['FORMAT', 'OptimizerReport', 'capture', 'in_network_order', 'layout_of', 'names_in',
+           'optimizer_of', 'updaters_of']
 
 FORMAT = 1
 # Public optimizer attributes that are not hyperparameters: counters restored on their
@@ -85,7 +85,8 @@ def capture(block: gluon.Block, trainer: Any) -> tuple[str, list[WriteItem]]:
     updaters, keys, _ = updaters_of(trainer, for_saving=True)
     counts = _counts(opt)
     entries, items = {}, []
-    for param_names, key in zip(names, keys):
+    for i in in_network_order(block, names):
+        param_names, key = names[i], keys[i]
         entry: dict[str, Any] = {}
         if len(param_names) > 1:
             entry['tied'] = param_names[1:]
@@ -116,8 +117,8 @@ def names_in(block: gluon.Block, trainer: Any) -> list[list[str]]:
         raise CheckpointError(f'{type(block).__name__} has parameter names starting with '
                               f'{OPTIMIZER_PREFIX!r}, which checkpoints reserve for optimizer '
                               f'state; rename those blocks')
-    outside = [_compat.global_name(p) or f'#{i}' for i, p in enumerate(trainer._params)
-               if id(p) not in by_id]
+    outside = [_compat.global_name(p) or f'#{i} in the Trainer'
+               for i, p in enumerate(trainer._params) if id(p) not in by_id]
     if outside:
         raise CheckpointError(f'the Trainer optimizes {len(outside)} parameters that '
                               f'{type(block).__name__} does not hold ({", ".join(outside[:5])}'
@@ -133,6 +134,13 @@ def names_in(block: gluon.Block, trainer: Any) -> list[list[str]]:
                                   f'gp.select(net) or net.collect_params()')
         seen[id(param)] = i
     return [by_id[id(p)] for p in trainer._params]
+
+
+def in_network_order(block: gluon.Block, names: list[list[str]]) -> list[int]:
+    """The Trainer's positions (it sorts a dict's names) in the network's definition order."""
+    order = {name: i for i, (name, _) in enumerate(named_parameters(block,
+                                                                    remove_duplicate=False))}
+    return sorted(range(len(names)), key=lambda i: order[names[i][0]])
 
 
 def updaters_of(trainer: Any, for_saving: bool) -> tuple[list[Any], list[int], bool]:
