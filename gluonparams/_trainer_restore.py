@@ -19,8 +19,8 @@ from mxnet import gluon
 from mxnet.gluon.parameter import DeferredInitializationError
 
 from . import _compat
-from ._ckpt_files import read_values
-from ._ckpt_io import CheckpointFile
+from ._ckpt_files import read_into, read_values
+from ._ckpt_io import CheckpointFile, parallel_map
 from ._ckpt_model import OPTIMIZER_PREFIX, CheckpointInfo, TensorInfo
 from ._ckpt_plan import LoadPlan
 from ._render import shape_text
@@ -246,10 +246,15 @@ def restore(cf: CheckpointFile, plan: StatePlan, strict: bool) -> OptimizerRepor
     updaters, keys, on_kvstore = updaters_of(trainer, for_saving=False)
     undo = _apply_settings(opt, plan.record, report)
     try:
-        built = [(fill, _build(cf, trainer, fill, updaters, keys, on_kvstore, report))
+        built = [(fill, _build(trainer, fill, updaters, keys, on_kvstore, report))
                  for fill in plan.fills]
         if strict and report.mismatched:
             raise CheckpointError(plan.describe())
+        _compat.sync()    # the new states' zeros are written: fill them
+        jobs = [(fill.tensors, [_arrays_of(state) for state in states])
+                for fill, states in built if states]
+        parallel_map(lambda job: _fill(cf, *job), jobs,
+                     lambda job: sum(t.nbytes for t in job[0]))
     except BaseException:
         undo()
         raise
@@ -305,13 +310,12 @@ def _apply_settings(opt: Any, record: dict[str, Any], report: OptimizerReport
     return undo
 
 
-def _build(cf: CheckpointFile, trainer: Any, fill: _Fill, updaters: list[Any],
-           keys: list[int], on_kvstore: bool, report: OptimizerReport) -> list[Any] | None:
-    """One state per updater, made by the Trainer's optimizer on the weight's device and
-    filled from the file; ``None`` (and a ``mismatched`` entry) when it does not fit."""
+def _build(trainer: Any, fill: _Fill, updaters: list[Any], keys: list[int], on_kvstore: bool,
+           report: OptimizerReport) -> list[Any] | None:
+    """One state per updater, made by the Trainer's optimizer on the weight's device;
+    ``None`` (and a ``mismatched`` entry) when it does not fit the file's."""
     if fill.layout is _ABSENT:
         return []
-    values = [read_values(cf, t) for t in fill.tensors]
     arrays = trainer._params[fill.index].list_data()
     states = []
     for u in range(len(updaters)):
@@ -325,11 +329,29 @@ def _build(cf: CheckpointFile, trainer: Any, fill: _Fill, updaters: list[Any],
             report.mismatched.append((fill.name, _state_text(layout, made),
                                       _state_text(fill.layout, stored)))
             return None
-        for leaf, value in zip(leaves, values):
-            if value.size:
-                leaf[:] = value
         states.append(state)
     return states
+
+
+def _arrays_of(state: Any) -> list[Any]:
+    """The arrays of a state, depth first."""
+    leaves: list[Any] = []
+    layout_of(state, '', leaves)
+    return leaves
+
+
+def _fill(cf: CheckpointFile, tensors: list[TensorInfo], copies: list[list[Any]]) -> None:
+    """Read each tensor into the first copy of its state array (straight into its memory
+    when that is on the host), then copy it to the other devices' copies."""
+    for k, tensor in enumerate(tensors):
+        first = copies[0][k]
+        view = _compat.host_array(first)
+        if view is not None:
+            read_into(cf, tensor, view)
+        else:
+            first[:] = read_values(cf, tensor)
+        for other in copies[1:]:
+            first.copyto(other[k])
 
 
 def _state_text(layout: Any, arrays: list[tuple[tuple[int, ...], str]]) -> str:

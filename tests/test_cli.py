@@ -270,7 +270,7 @@ def test_inspect_shows_the_optimizer_section(trained_checkpoint, capsys):
 
 
 def test_convert_keeps_the_optimizer_state_and_diff_compares_it(trained_checkpoint, tmp_path,
-                                                                 capsys):
+                                                                capsys):
     import gluonparams as gp
     previous = trained_checkpoint
     for name in ('a.params', 'b.npz', 'c.safetensors'):
