@@ -165,6 +165,7 @@ def _checked_record(path: str, record: dict[str, Any]) -> dict[str, Any]:
     scheduler = record.get('lr_scheduler')
     params = record.get('params')
     valid = (version == FORMAT and isinstance(record.get('optimizer'), str)
+             and isinstance(record.get('mxnet'), str)
              and isinstance(record.get('hyperparameters'), dict)
              and isinstance(record.get('num_update'), int)
              and (scheduler is None or (isinstance(scheduler, dict)
@@ -173,7 +174,7 @@ def _checked_record(path: str, record: dict[str, Any]) -> dict[str, Any]:
              and isinstance(params, dict)
              and all(_valid_entry(e) for e in params.values()))
     if not valid:
-        raise CheckpointError(f'{path}: the optimizer record lacks or misspells format, '
+        raise CheckpointError(f'{path}: the optimizer record lacks or misspells format, mxnet, '
                               f'optimizer, hyperparameters, num_update, lr_scheduler or params: '
                               f'the file is corrupt')
     return record
@@ -215,8 +216,16 @@ def _leaf_tensors(path: str, key: str, entry: dict[str, Any],
 
 
 def _check_same_kind(path: str, record: dict[str, Any], opt: Any) -> None:
-    """The Trainer's optimizer must be of the file's class, and have a scheduler of the
-    file's class when the file records one (its state then comes from the file)."""
+    """The state must come from the same major MXNet version, the Trainer's optimizer be
+    of the file's class, and have a scheduler of the file's class when the file records
+    one (its state then comes from the file)."""
+    if record['mxnet'].split('.')[0] != _compat.MXNET_VERSION.split('.')[0]:
+        raise CheckpointError(f'{path}: the optimizer state was written with MXNet '
+                              f'{record["mxnet"]}; MXNet {_compat.MXNET_VERSION}\'s optimizers '
+                              f'keep some states in other layouts (SGD\'s multi-precision pair '
+                              f'is reversed, RMSProp\'s differs), so it is not restored; resume '
+                              f'on MXNet {record["mxnet"]}, or load without trainer= and let '
+                              f'the optimizer start fresh')
     found = type(opt).__name__
     if found != record['optimizer']:
         raise CheckpointError(f'{path}: the file holds {record["optimizer"]} state but the '

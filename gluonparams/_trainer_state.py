@@ -97,7 +97,7 @@ def capture(block: gluon.Block, trainer: Any) -> tuple[str, list[WriteItem]]:
             entry['state'] = layout_of(updaters[0].states[key], param_names[0], leaves)
             items += [_item(param_names[0], k, leaf) for k, leaf in enumerate(leaves)]
         entries[param_names[0]] = entry
-    record = {'format': FORMAT, 'optimizer': type(opt).__name__,
+    record = {'format': FORMAT, 'mxnet': _compat.MXNET_VERSION, 'optimizer': type(opt).__name__,
               'hyperparameters': _hyperparameters(opt), 'num_update': int(opt.num_update),
               'lr_scheduler': _scheduler_record(opt.lr_scheduler), 'params': entries}
     return json.dumps(record, separators=(',', ':')), items

@@ -577,13 +577,18 @@ def test_convert_keeps_the_optimizer_state_in_every_format(tmp_path):
         assert values(net) == expected
 
 
-def test_corrupt_or_newer_record_is_a_clear_error(tmp_path):
+def test_corrupt_newer_or_other_mxnet_record_is_a_clear_error(tmp_path):
     from safetensors.numpy import save_file
     path, _, _ = saved(tmp_path)
     net = build(mx.cpu(0))
     tensors = {n: p.data().asnumpy() for n, p in gp.named_parameters(net)}
+    other_major = '1.9.1' if _compat.MXNET_VERSION.startswith('2') else '2.0.0'
+    written = gp.inspect(path).optimizer.record
+    assert written['mxnet'] == _compat.MXNET_VERSION
     for record, message in [({'format': 1}, 'lacks or misspells'),
-                            ({'format': 99}, 'written by a newer gluonparams')]:
+                            ({'format': 99}, 'written by a newer gluonparams'),
+                            ({**written, 'mxnet': other_major},
+                             f'written with MXNet {other_major}; .* resume on MXNet')]:
         bad = tmp_path / 'bad.safetensors'
         save_file(tensors, str(bad), metadata={'gluonparams.optimizer': json.dumps(record)})
         assert gp.inspect(bad).optimizer.record == record
