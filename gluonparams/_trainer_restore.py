@@ -104,6 +104,7 @@ def plan_restore(block: gluon.Block, info: CheckpointInfo, trainer: Any, plan: L
     opt = optimizer_of(trainer)
     names = names_in(block, trainer)
     _check_devices(info.path, trainer, devices)
+    _check_initialized(info.path, trainer, names, plan)
     if info.optimizer is None:
         return StatePlan(trainer, info.path, OptimizerReport(type(opt).__name__, fresh=True))
     record = _checked_record(info.path, info.optimizer.record)
@@ -155,6 +156,18 @@ def _check_devices(path: str, trainer: Any, devices: list[Any] | None) -> None:
                                   f'{", ".join(sorted(after))}; place the network first '
                                   f'(gp.to_device(net, device)), then build the Trainer and '
                                   f'load')
+
+
+def _check_initialized(path: str, trainer: Any, names: list[list[str]], plan: LoadPlan) -> None:
+    """Every parameter of the Trainer must hold data once the parameters are loaded
+    (it reads them to decide where it updates)."""
+    loaded = {id(a.param) for a in plan.assignments}
+    waiting = [names[i][0] for i, p in enumerate(trainer._params)
+               if not _compat.is_initialized(p) and id(p) not in loaded]
+    if waiting:
+        raise CheckpointError(f'{path}: the Trainer optimizes {_quoted(waiting)}, which hold no '
+                              f'data yet and get none from the file; run one forward pass '
+                              f'first (deferred shapes), then load')
 
 
 def _checked_record(path: str, record: dict[str, Any]) -> dict[str, Any]:
