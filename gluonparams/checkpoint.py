@@ -30,7 +30,7 @@ from .errors import CheckpointError, OptionError, PatternError, check_option
 from .select import as_matcher
 from .tree import named_parameters
 
-__all__ = ['LoadReport', 'VerifyReport', 'inspect', 'load', 'save', 'verify']
+__all__ = ['LoadReport', 'OptimizerReport', 'VerifyReport', 'inspect', 'load', 'save', 'verify']
 
 PathLike = Union[str, 'os.PathLike[str]']
 
