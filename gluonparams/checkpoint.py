@@ -254,6 +254,9 @@ def load(block: gluon.Block, path: PathLike, *, device: Any = None, strict: bool
     Examples:
         >>> gp.load(net, 'model.safetensors', device='cpu(0)')  # doctest: +SKIP
         LoadReport(path='model.safetensors', loaded=['0.weight', ...], missing=[], ...)
+        >>> trainer = gluon.Trainer(net.collect_params(), 'adam')     # doctest: +SKIP
+        >>> gp.load(net, 'step100.safetensors', trainer=trainer).optimizer  # doctest: +SKIP
+        OptimizerReport(optimizer='Adam', restored=['0.weight', ...], missing=[], ...)
     """
     path = os.fspath(path)
     fmt = format_of(path)
