@@ -343,3 +343,23 @@ def is_np_shape() -> bool:
 def sync() -> None:
     """Wait until MXNet's asynchronous engine has finished every pending operation."""
     mx.nd.waitall()
+
+
+# --- for trainer state ---
+def trainer_devices(trainer: Any) -> List[Any]:
+    """The devices a ``gluon.Trainer`` was built for, one updater each (``_devices`` in
+    2.0, ``_contexts`` in 1.x)."""
+    return list(trainer._devices if HAS_DEVICE_API else trainer._contexts)
+
+
+def kvstore_key(trainer: Any, param: gluon.Parameter) -> int:
+    """The key a Trainer gives ``param`` in its kvstore (and in the kvstore's updater):
+    its position in the list the Trainer was built from, which 2.0 finds by the
+    Parameter's uuid and 1.x by its global name."""
+    return int(trainer._param2idx[param.name if HAS_GLOBAL_NAMES else param._uuid])
+
+
+def as_classic(arr: Any) -> Any:
+    """The ``mx.nd.NDArray`` view of an array, the kind optimizers take and create
+    their states as (a NumPy-semantics ``mx.np.ndarray`` is converted, sharing memory)."""
+    return arr.as_nd_ndarray()

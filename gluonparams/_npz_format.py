@@ -29,6 +29,7 @@ from ._ckpt_model import (
     WriteItem,
     check_dtype,
     own_versions,
+    split_optimizer,
 )
 from .errors import CheckpointError
 
@@ -57,10 +58,12 @@ def read_header(cf: CheckpointFile, fmt: str = 'npz') -> CheckpointInfo:
         raise cf.error('an array name appears twice in the archive')
     meta = _archive_meta(comment)
     ties = [[t.name, *t.aliases] for t in tensors if t.aliases]
-    return CheckpointInfo(path=cf.path, format=fmt, file_size=cf.size, tensors=tensors,
-                          ties=ties, metadata=meta.get('metadata', {}),
-                          gluonparams_version=meta.get('gluonparams'),
-                          mxnet_version=meta.get('mxnet'))
+    return split_optimizer(
+        CheckpointInfo(path=cf.path, format=fmt, file_size=cf.size, tensors=tensors, ties=ties,
+                       metadata=dict(meta.get('metadata', {})),
+                       gluonparams_version=meta.get('gluonparams'),
+                       mxnet_version=meta.get('mxnet')),
+        cf.error)
 
 
 def _archive_meta(comment: bytes) -> dict[str, Any]:

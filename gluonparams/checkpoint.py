@@ -5,7 +5,8 @@ checksums and metadata in its header, readable by any safetensors reader),
 ``.params`` (MXNet's own: ``net.load_parameters`` reads what :func:`save` writes,
 on MXNet 1.9.1 and 2.0, and :func:`load` reads both formats MXNet writes) and
 ``.npz`` (numpy's). Saving is atomic; loading checks every name, shape, dtype and
-checksum before it changes anything.
+checksum before it changes anything. With ``trainer=``, the Trainer's optimizer state
+is saved and restored too, keyed by structural name (see ``_trainer_state``).
 """
 
 import os
@@ -18,17 +19,18 @@ from typing import Any, Union
 import numpy as onp
 from mxnet import gluon
 
-from . import _compat
+from . import _compat, _trainer_restore, _trainer_state
 from ._ckpt_files import check_checksums, format_of, read_into, read_values, write_file
 from ._ckpt_io import CheckpointFile, parallel_map
-from ._ckpt_model import CheckpointInfo, WriteItem, check_dtype
+from ._ckpt_model import OPTIMIZER_KEY, CheckpointInfo, WriteItem, check_dtype
 from ._ckpt_plan import Assignment, make_plan, named_groups
+from ._trainer_state import OptimizerReport
 from .devices import as_devices
 from .errors import CheckpointError, OptionError, PatternError, check_option
 from .select import as_matcher
 from .tree import named_parameters
 
-__all__ = ['LoadReport', 'VerifyReport', 'inspect', 'load', 'save', 'verify']
+__all__ = ['LoadReport', 'OptimizerReport', 'VerifyReport', 'inspect', 'load', 'save', 'verify']
 
 PathLike = Union[str, 'os.PathLike[str]']
 
@@ -45,10 +47,12 @@ class LoadReport:
     missing: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
     mismatched: list[tuple[str, str, str]] = field(default_factory=list)
+    optimizer: OptimizerReport | None = None   # with trainer=: what the Trainer got
 
     def __str__(self) -> str:
-        return (f'{self.path}: loaded {len(self.loaded)}, missing {len(self.missing)}, '
+        text = (f'{self.path}: loaded {len(self.loaded)}, missing {len(self.missing)}, '
                 f'unexpected {len(self.unexpected)}, mismatched {len(self.mismatched)}')
+        return text if self.optimizer is None else f'{text}; {self.optimizer}'
 
 
 @dataclass
@@ -74,7 +78,8 @@ class VerifyReport:
 
 
 def save(block: gluon.Block, path: PathLike, *, fsync: bool = True,
-         metadata: Mapping[str, str] | None = None) -> None:
+         metadata: Mapping[str, str] | None = None, trainer: gluon.Trainer | None = None
+         ) -> None:
     """Save every parameter of ``block`` to ``path``, atomically.
 
     A tied parameter is stored once and the tie recorded (``.params`` stores it
@@ -91,19 +96,31 @@ def save(block: gluon.Block, path: PathLike, *, fsync: bool = True,
         fsync: flush the file and its folder to disk before returning (durable
             across a power cut); ``False`` is faster and still atomic.
         metadata: strings to record with the tensors (``{'epoch': '3'}``).
+        trainer: a ``gluon.Trainer`` over parameters of ``block``: its optimizer state
+            (momentum, moments, update counts, hyperparameters, scheduler) is saved
+            too, keyed by structural name, each tied parameter once; no pickle.
+            ``.params`` keeps it where ``load_parameters`` does not look; ``.npz``
+            holds its record in the zip comment (64 KiB at most).
 
     Raises:
         CheckpointError: unknown extension, uninitialized parameters, a dtype no
-            format holds, or the file cannot be written (permission, full disk).
-        OptionError: ``metadata`` is not a mapping of strings to strings.
+            format holds, the file cannot be written (permission, full disk), or the
+            Trainer optimizes parameters ``block`` does not hold.
+        OptionError: ``metadata`` is not a mapping of strings to strings, or
+            ``trainer`` is not a Trainer.
 
     Examples:
         >>> gp.save(net, 'model.safetensors', metadata={'epoch': '3'})  # doctest: +SKIP
+        >>> gp.save(net, 'step100.safetensors', trainer=trainer)      # doctest: +SKIP
     """
     path = os.fspath(path)
     format_of(path)
     meta = _check_metadata(metadata)
-    write_file(path, _write_items(block), meta, fsync)
+    items = _write_items(block)
+    if trainer is not None:
+        meta[OPTIMIZER_KEY], state = _trainer_state.capture(block, trainer)
+        items += state
+    write_file(path, items, meta, fsync)
 
 
 def _check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
@@ -188,15 +205,16 @@ def verify(path: PathLike) -> VerifyReport:
     fmt = format_of(path)
     with CheckpointFile(path) as cf:
         info = fmt.read_header(cf)
-        checked = [t for t in info.tensors if t.crc32 is not None]
+        every = info.tensors + (info.optimizer.tensors if info.optimizer else [])
+        checked = [t for t in every if t.crc32 is not None]
         check_checksums(cf, checked)
     return VerifyReport(path, info.format, [t.name for t in checked],
-                        [t.name for t in info.tensors if t.crc32 is None],
+                        [t.name for t in every if t.crc32 is None],
                         sum(t.crc_length for t in checked))
 
 
 def load(block: gluon.Block, path: PathLike, *, device: Any = None, strict: bool = True,
-         select: Any = None) -> LoadReport:
+         select: Any = None, trainer: gluon.Trainer | None = None) -> LoadReport:
     """Load a checkpoint into ``block``; nothing changes unless everything checks out.
 
     Names, shapes and dtypes are matched first and, with ``strict=True``, every
@@ -214,21 +232,31 @@ def load(block: gluon.Block, path: PathLike, *, device: Any = None, strict: bool
             differs; ``False`` loads what matches and reports the rest.
         select: load only names matching this pattern (``gp.select`` semantics), on
             both sides.
+        trainer: a fresh ``gluon.Trainer`` over ``block``'s parameters, built with
+            the saved optimizer class (and scheduler class): its state is restored by
+            name, as the parameters are (``strict`` applies to both), so training
+            continues exactly; the file's hyperparameters replace the Trainer's.
 
     Returns:
-        A :class:`LoadReport` (``loaded``, ``missing``, ``unexpected``, ``mismatched``).
+        A :class:`LoadReport` (``loaded``, ``missing``, ``unexpected``, ``mismatched``;
+        with ``trainer=``, ``optimizer``: an ``OptimizerReport``).
 
     Raises:
         CheckpointError: a bad or corrupt file, a mismatch with ``strict=True``, or
-            names the network ties that the file stores with different values.
+            names the network ties that the file stores with different values; with
+            ``trainer=``, another optimizer or scheduler class than the file's.
 
     Warns:
         UserWarning: the file records ties the network does not have; each name got
-            the stored value.
+            the stored value. With ``trainer=``: the file holds no optimizer state,
+            so the Trainer starts fresh (``report.optimizer.fresh``).
 
     Examples:
         >>> gp.load(net, 'model.safetensors', device='cpu(0)')  # doctest: +SKIP
         LoadReport(path='model.safetensors', loaded=['0.weight', ...], missing=[], ...)
+        >>> trainer = gluon.Trainer(net.collect_params(), 'adam')     # doctest: +SKIP
+        >>> gp.load(net, 'step100.safetensors', trainer=trainer).optimizer  # doctest: +SKIP
+        OptimizerReport(optimizer='Adam', restored=['0.weight', ...], missing=[], ...)
     """
     path = os.fspath(path)
     fmt = format_of(path)
@@ -238,19 +266,32 @@ def load(block: gluon.Block, path: PathLike, *, device: Any = None, strict: bool
     if matcher is not None and not any(matcher(n) for n, _ in named_parameters(block)):
         raise PatternError(f'select={select!r} matches no parameter of the network')
     with CheckpointFile(path) as cf:
-        plan = make_plan(block, fmt.read_header(cf), matcher)
-        if strict and plan.has_problems:
-            raise CheckpointError(plan.describe(path, block))
+        info = fmt.read_header(cf)
+        plan = make_plan(block, info, matcher)
+        states = None if trainer is None else _trainer_restore.plan_restore(
+            block, info, trainer, plan, matcher, devices)
+        problems = [plan.describe(path, block)] if plan.has_problems else []
+        problems += [states.describe()] if states is not None and states.has_problems else []
+        if strict and problems:
+            raise CheckpointError('\n'.join(problems))
         tensors = [t for a in plan.assignments for t in (a.source, *a.separate)]
+        tensors += [] if states is None else states.tensors
         check_checksums(cf, [t for t in tensors if t.crc32 is not None])
         _check_separate_copies(cf, plan.assignments)
         _fill_all(cf, plan.assignments, devices)
+        optimizer = None if states is None else _trainer_restore.restore(cf, states, strict)
     if plan.untied:
         warnings.warn(f'{path}: the file ties {", ".join(map(str, plan.untied))} but the network '
                       f'does not: each of these names got the stored value; tie them if they '
                       f'should stay one parameter while training', UserWarning, stacklevel=2)
+    if optimizer is not None and optimizer.fresh:
+        warnings.warn(f'{path}: the file holds no optimizer state (saved without trainer=): '
+                      f'the Trainer keeps its {optimizer.optimizer} state as it was, so '
+                      f'momentum, moments and update counts start fresh; save with '
+                      f'gp.save(net, path, trainer=trainer) to resume exactly',
+                      UserWarning, stacklevel=2)
     return LoadReport(path, [n for a in plan.assignments for n in a.names], plan.missing,
-                      plan.unexpected, plan.mismatched)
+                      plan.unexpected, plan.mismatched, optimizer)
 
 
 def _check_separate_copies(cf: CheckpointFile, assignments: list[Assignment]) -> None:
