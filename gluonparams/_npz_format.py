@@ -90,6 +90,8 @@ def _member(cf: CheckpointFile, archive: zipfile.ZipFile, info: zipfile.ZipInfo)
         offset: int | None = start + header_length
         member = None
     elif info.compress_type == zipfile.ZIP_DEFLATED:
+        cf.check_range(_data_start(cf, name, info), info.compress_size,
+                       'its compressed zip member', name)   # before zipfile reads it
         if info.file_size > _MAX_DEFLATE_RATIO * max(info.compress_size, 1):
             raise cf.error(f'its zip member claims {info.file_size:,} bytes from '
                            f'{info.compress_size:,} compressed, more than deflate can give: '

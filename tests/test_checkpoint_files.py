@@ -200,6 +200,20 @@ def test_lying_npz_headers_are_refused_without_allocating(tmp_path):
     check_refused_cheaply(path, path.read_bytes())
 
 
+def test_compressed_member_larger_than_the_file_is_refused_without_allocating(tmp_path):
+    """Found by the fuzzer: a deflated member whose compressed size (central directory)
+    claims 4 GiB made verify read 8 MiB buffers for a 1 KiB file."""
+    path = tmp_path / 'lie.npz'
+    onp.savez_compressed(path, w=onp.zeros(64, onp.float32))
+    data = bytearray(path.read_bytes())
+    central = data.index(b'PK\x01\x02')
+    struct.pack_into('<I', data, central + 20, 0xFFFFFFFD)
+    check_refused_cheaply(path, bytes(data))
+    with pytest.raises(gp.CheckpointError, match=r"tensor 'w': its compressed zip member "
+                                                 r"needs bytes .* but the file has"):
+        gp.inspect(path)
+
+
 def check_refused_cheaply(path, content):
     path.write_bytes(content)
     tracemalloc.start()
