@@ -55,8 +55,10 @@ def leftovers(path):
     return others
 
 
-def events_of_a_save(net, path):
-    """The system calls ``gp.save(net, path)`` makes, counted in a forked process."""
+def events_of_a_save(net, folder, fmt):
+    """The system calls saving ``net`` in format ``fmt`` makes, counted in a forked
+    process (saving to a file in ``folder`` that is removed after)."""
+    path = folder / f'probe.{fmt}'
     read, write = os.pipe()
 
     def child():
@@ -67,6 +69,7 @@ def events_of_a_save(net, path):
     os.close(write)
     with os.fdopen(read) as f:
         events = f.read().split()
+    path.unlink()
     assert events[0] == 'open' and 'rename' in events and events.count('write') >= 10
     return events
 
@@ -74,6 +77,14 @@ def events_of_a_save(net, path):
 @pytest.fixture(scope='module')
 def old_and_new():
     return layered(seed=1), layered(seed=2)
+
+
+@pytest.fixture
+def save_case(fmt, old_and_new, tmp_path):
+    """``(old, new, path, events)``: two networks, the file to save them to, and the
+    system calls saving ``new`` there makes."""
+    old, new = old_and_new
+    return old, new, tmp_path / f'net.{fmt}', events_of_a_save(new, tmp_path, fmt)
 
 
 def spread(numbers, count):
@@ -95,12 +106,8 @@ def kill_points(events, writes=24):
 
 @pytest.mark.parametrize('existing', [True, False], ids=['over-a-checkpoint', 'first-save'])
 @pytest.mark.parametrize('fmt', FORMATS)
-def test_a_save_killed_at_any_system_call_leaves_the_old_or_the_new_file(fmt, existing,
-                                                                         old_and_new, tmp_path):
-    old, new = old_and_new
-    path = tmp_path / f'net.{fmt}'
-    events = events_of_a_save(new, tmp_path / f'probe.{fmt}')
-    (tmp_path / f'probe.{fmt}').unlink()
+def test_a_save_killed_at_any_system_call_leaves_the_old_or_the_new_file(save_case, existing):
+    old, new, path, events = save_case
     points = kill_points(events)
     assert len(points) >= 20
     for at, action in points:
@@ -120,12 +127,9 @@ def test_a_save_killed_at_any_system_call_leaves_the_old_or_the_new_file(fmt, ex
 # --- failing system calls: a full disk, no permission ---------------------------------
 
 @pytest.mark.parametrize('fmt', FORMATS)
-def test_a_save_failing_at_any_system_call_raises_and_keeps_the_old_file(fmt, old_and_new,
-                                                                         tmp_path, monkeypatch):
-    old, new = old_and_new
-    path = tmp_path / f'net.{fmt}'
-    events = events_of_a_save(new, tmp_path / f'probe.{fmt}')
-    (tmp_path / f'probe.{fmt}').unlink()
+def test_a_save_failing_at_any_system_call_raises_and_keeps_the_old_file(save_case,
+                                                                         monkeypatch):
+    old, new, path, events = save_case
     gp.save(old, path)
     before = path.read_bytes()
     for at in range(1, len(events) + 1):
@@ -223,14 +227,11 @@ def test_read_only_folder_fails_the_save_cleanly(fmt, old_and_new):
 # --- two saves at once ------------------------------------------------------------------
 
 @pytest.mark.parametrize('fmt', FORMATS)
-def test_two_saves_to_one_path_leave_one_of_them_whole(fmt, old_and_new, tmp_path):
+def test_two_saves_to_one_path_leave_one_of_them_whole(save_case):
     """A pauses before one of its system calls (each but the writes, and writes spread
     over the save) while B saves from start to end; the file is whoever renamed last,
     whole."""
-    a, b = old_and_new
-    path = tmp_path / f'net.{fmt}'
-    events = events_of_a_save(a, tmp_path / f'probe.{fmt}')
-    (tmp_path / f'probe.{fmt}').unlink()
+    b, a, path, events = save_case
     for at, action in kill_points(events, writes=12):
         if action != 'kill':
             continue
