@@ -3,11 +3,13 @@ only the header, and the files cross MXNet versions."""
 
 import io
 import json
+import re
 import os
 import struct
 import subprocess
 import textwrap
 import tracemalloc
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -208,6 +210,25 @@ def test_compressed_member_larger_than_the_file_is_refused_without_allocating(tm
     with pytest.raises(gp.CheckpointError, match=r"tensor 'w': its compressed zip member "
                                                  r"needs bytes .* but the file has"):
         gp.inspect(path)
+
+
+@pytest.mark.parametrize('descr', [',', '(,)f4', '1f4'])
+def test_npy_dtype_text_numpy_cannot_parse_is_refused_without_other_errors(descr, tmp_path):
+    """Found by atheris (MXNet 1.9.1): numpy's dtype parser raises SyntaxError for some
+    text (',') and warns about other (a FutureWarning for '1f4')."""
+    path = tmp_path / 'odd.npz'
+    text = f"{{'descr': '{descr}', 'fortran_order': False, 'shape': (4,), }}".ljust(117)
+    with zipfile.ZipFile(path, 'w') as z:
+        z.writestr('w.npy', b"\x93NUMPY\x01\x00" + struct.pack('<H', 118) + text.encode()
+                   + b'\n' + bytes(16))
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        if descr == '1f4':   # numpy still reads it as float32: the file loads
+            gp.inspect(path)
+            return
+        with pytest.raises(gp.CheckpointError, match=f"tensor 'w': dtype '{re.escape(descr)}' is "
+                                                     f"not one MXNet parameters use"):
+            gp.inspect(path)
 
 
 def check_refused_cheaply(path, content):
