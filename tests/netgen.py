@@ -19,7 +19,7 @@ repeated instance only refers to a completed node, so no network is a cycle.
 """
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Union
 
 import mxnet as mx
@@ -29,7 +29,7 @@ from conftest import DEVICES
 from hypothesis import strategies as st
 from mxnet import gluon
 from mxnet.gluon import nn
-from test_checkpoint import DTYPES
+from test_checkpoint import DTYPES, fill_random
 
 import gluonparams as gp
 from gluonparams import _compat, zoo
@@ -238,7 +238,6 @@ def _named_children(node: Container) -> list:
 def ready(spec: Spec, *, seed: int = 0) -> gluon.Block:
     """The network initialized on the spec's device, every shape settled, random bits
     in every parameter (NaN payloads, -0.0, subnormals included)."""
-    from test_checkpoint import fill_random
     net = build(spec, deferred_bags=False)
     initialize(net, spec.device)
     settle(net, spec)
@@ -268,23 +267,20 @@ def _tie_styles(kind: str) -> list[str]:
 
 
 @st.composite
-def _new_leaf(draw, drawn: _Drawn) -> Leaf:
+def _new_leaf(draw) -> Leaf:
     kind = draw(st.sampled_from(['dense', 'dense', 'batchnorm', 'bag']))
-    width = draw(st.integers(1, 6))
     if kind == 'bag':
         bag = tuple((name, tuple(draw(st.lists(st.integers(1, 4), min_size=1, max_size=2))),
                      draw(st.sampled_from(DTYPES)))
                     for name in BAG_NAMES[:draw(st.integers(1, 3))])
-        names = [name for name, _, _ in bag]
         leaf = Leaf('bag', deferred=draw(st.booleans()), bag=bag)
     else:
         dtype = draw(st.sampled_from(LAYER_DTYPES)) if kind == 'dense' else 'float32'
         # MXNet runs float16 Dense on GPUs only: such a layer is never run, so never deferred
         deferred = dtype != 'float16' and draw(st.booleans())
-        leaf = Leaf(kind, width, draw(st.integers(1, 5)), dtype, deferred)
-        names = list(PARAM_NAMES[kind])
-    frozen = tuple(n for n in names if draw(st.integers(0, 4)) == 0)
-    return Leaf(leaf.kind, leaf.width, leaf.units, leaf.dtype, leaf.deferred, leaf.bag, frozen)
+        leaf = Leaf(kind, draw(st.integers(1, 6)), draw(st.integers(1, 5)), dtype, deferred)
+    frozen = tuple(n for n in _leaf_names(leaf) if draw(st.integers(0, 4)) == 0)
+    return replace(leaf, frozen=frozen)
 
 
 @st.composite
@@ -300,11 +296,10 @@ def _leaf_node(draw, drawn: _Drawn, hybrid: bool) -> Node:
         src = drawn.nodes[index][0]
         assert isinstance(src, Leaf)
         style = draw(st.sampled_from(_tie_styles(src.kind)))
-        leaf = Leaf(src.kind, src.width, src.units, src.dtype, src.deferred, src.bag,
-                    src.frozen, (style, index))
+        leaf = replace(src, tie=(style, index))
         names = _leaf_names(src)
     else:
-        leaf = draw(_new_leaf(drawn))
+        leaf = draw(_new_leaf())
         names = _leaf_names(leaf)
     drawn.add(leaf, True, names)
     return leaf

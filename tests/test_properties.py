@@ -53,11 +53,11 @@ def known(param):
 
 
 @st.composite
-def networks(draw, settled=None):
-    """A spec and its network, uninitialized, initialized, or with every shape settled."""
+def networks(draw):
+    """A spec and its network: uninitialized, initialized, or initialized with every
+    layer's shape settled (a bag's deferred Parameters wait for a load)."""
     spec = draw(netgen.specs())
-    state = draw(st.sampled_from(['built', 'initialized', 'settled'])) if settled is None \
-        else 'settled'
+    state = draw(st.sampled_from(['built', 'initialized', 'settled']))
     net = netgen.build(spec)
     if state != 'built':
         netgen.initialize(net, spec.device)
