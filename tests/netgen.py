@@ -11,11 +11,12 @@ hybrid) with named children and parameters of their own; layers are ``Dense``
 (float16/32/64, input width given or deferred), ``BatchNorm`` (running statistics
 are not trainable) and ``Bag``, a block holding raw Parameters of every dtype
 checkpoints hold. Ties come in every style ``tie_styles.py`` covers that the
-installed MXNet supports: ``gp.share``, 2.0's ``share_parameters``, 1.x's ``params=``,
-2.0's ``dense.weight = other.weight``, the same block instance at several positions,
-and a Parameter assigned to a custom block's new attribute. Nodes are numbered in
-the order they are completed (children before their container), and a tie or a
-repeated instance only refers to a completed node, so no network is a cycle.
+installed MXNet supports: ``gp.share`` (of a block, or of its weight alone), 2.0's
+``share_parameters``, 1.x's ``params=``, 2.0's ``dense.weight = other.weight``, the
+same block instance at several positions, and a Parameter assigned to a custom
+block's new attribute. Nodes are numbered in the order they are completed (children
+before their container), and a tie or a repeated instance only refers to a completed
+node, so no network is a cycle.
 """
 
 from collections.abc import Iterator
@@ -47,7 +48,8 @@ class Leaf:
     """A layer: ``dense`` (``units`` outputs), ``batchnorm`` or ``bag`` (raw Parameters
     ``bag``: ``(name, shape, dtype)``). ``deferred``: the input width (a bag's first
     dimension) is left unknown. ``tie``: ``(style, node)`` ties every parameter (only
-    the weight for ``'override'``) to those of an earlier leaf of the same config."""
+    the weight for ``'override'`` and ``'gp.share weight'``) to those of an earlier
+    leaf of the same config."""
 
     kind: str
     width: int = 0
@@ -163,6 +165,8 @@ def _leaf(leaf: Leaf, built: list, deferred_bags: bool) -> gluon.Block:
         gp.share(block, src)
     elif style == 'share_parameters':
         block.share_parameters(src.collect_params())
+    elif style == 'gp.share weight':
+        gp.share(block, {'weight': src.weight})   # the bias stays the block's own
     elif style == 'override':
         block.weight = src.weight
     return block
@@ -257,13 +261,28 @@ class _Drawn:
         self.nodes.append((node, hybrid, names))
 
 
-def _tie_styles(kind: str) -> list[str]:
-    styles = ['gp.share']
+def _tie_styles(drawn: _Drawn, index: int) -> list[str]:
+    src = drawn.nodes[index][0]
+    assert isinstance(src, Leaf)
+    styles = ['gp.share'] + (['gp.share weight'] if src.kind == 'dense' else [])
     if _compat.HAS_SHARE_PARAMETERS:
-        styles += ['share_parameters'] + (['override'] if kind == 'dense' else [])
-    elif kind != 'bag':
+        styles += ['share_parameters'] + (['override'] if src.kind == 'dense' else [])
+    elif src.kind != 'bag' and _one_owner(drawn, index):
         styles.append('params=')
     return styles
+
+
+def _one_owner(drawn: _Drawn, index: int) -> bool:
+    """True when every Parameter of leaf ``index`` was created by one block. 1.x's
+    ``params=`` looks Parameters up by that block's prefix; a block sharing only some
+    (its weight) has two, and a block built with ``params=`` from it gets new ones for
+    the rest, as in 1.x itself when the dict it is given lacks a name."""
+    leaf = drawn.nodes[index][0]
+    assert isinstance(leaf, Leaf)
+    if leaf.tie is None:
+        return True
+    style, source = leaf.tie
+    return style in ('gp.share', 'params=') and _one_owner(drawn, source)
 
 
 @st.composite
@@ -295,7 +314,7 @@ def _leaf_node(draw, drawn: _Drawn, hybrid: bool) -> Node:
         index = draw(st.sampled_from(tieable))
         src = drawn.nodes[index][0]
         assert isinstance(src, Leaf)
-        style = draw(st.sampled_from(_tie_styles(src.kind)))
+        style = draw(st.sampled_from(_tie_styles(drawn, index)))
         leaf = replace(src, tie=(style, index))
         names = _leaf_names(src)
     else:
