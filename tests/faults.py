@@ -65,11 +65,9 @@ class Hooks:
 
     def _wrap(self, function, event):
         def wrapper(*args, **kwargs):
-            if event == 'open' and not args[1] & os.O_CREAT:
-                event_name = 'open-folder'
-            else:
-                event_name = event
-            self.tick(event_name)
+            flags = args[1] if len(args) > 1 else kwargs.get('flags', 0)
+            creates = event != 'open' or flags & os.O_CREAT
+            self.tick(event if creates else 'open-folder')   # the folder, to flush it
             return function(*args, **kwargs)
         return wrapper
 
