@@ -359,7 +359,8 @@ def test_files_cross_mxnet_versions(tmp_path):
     net.save_parameters(str(tmp_path / 'theirs.params'))
     script = tmp_path / 'other.py'
     script.write_text(textwrap.dedent(f'''
-                sys.path[:0] = [{str(ROOT)!r}]
+        import sys
+        sys.path[:0] = [{str(ROOT)!r}]
         import mxnet as mx
         from mxnet import gluon
         from mxnet.gluon import nn
