@@ -81,3 +81,11 @@ settings.register_profile('ci', max_examples=40, derandomize=True, database=None
 settings.register_profile('thorough', max_examples=600, deadline=None, print_blob=True,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get('HYPOTHESIS_PROFILE', 'ci'))
+
+
+@pytest.fixture(autouse=True)
+def _same_random_state():
+    """Every test starts from the same random state, whatever ran before it: networks are
+    initialized from MXNet's global generator, and a test whose values depend on the tests
+    before it (a ReLU layer that happens to be dead, in ~5% of states) is flaky."""
+    mx.random.seed(0)
