@@ -6,6 +6,7 @@ and writes a list of :class:`WriteItem`. ``gp.inspect`` returns the
 """
 
 import json
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from math import prod
@@ -22,10 +23,16 @@ DTYPES = ('bool', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64'
 
 
 def check_dtype(dtype: Any) -> onp.dtype | None:
-    """``dtype`` as a numpy dtype, or ``None`` when it is not one of :data:`DTYPES`."""
+    """``dtype`` as a numpy dtype, or ``None`` when it is not one of :data:`DTYPES`.
+
+    Text from a file may be anything: numpy's parser raises SyntaxError on some (``','``)
+    and warns on deprecated spellings (``'1f4'``); neither reaches the caller.
+    """
     try:
-        found = onp.dtype(dtype)
-    except (TypeError, ValueError, OverflowError):
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            found = onp.dtype(dtype)
+    except (TypeError, ValueError, OverflowError, SyntaxError, RecursionError):
         return None
     return found if found.name in DTYPES else None
 

@@ -199,6 +199,7 @@ def _retie_1x(owner: gluon.Block, attr: str, param: gluon.Parameter) -> None:
                  for key, value in entries.items()]
         entries.clear()
         entries.update(items)
+        _follow_prefix_1x(owner)
 
 
 def _clear_cached_graphs(block: gluon.Block) -> None:
@@ -363,3 +364,20 @@ def as_classic(arr: Any) -> Any:
     """The ``mx.nd.NDArray`` view of an array, the kind optimizers take and create
     their states as (a NumPy-semantics ``mx.np.ndarray`` is converted, sharing memory)."""
     return arr.as_nd_ndarray()
+
+
+# --- for stress (issue 7): fixes the property tests found ---
+def _follow_prefix_1x(owner: gluon.Block) -> None:
+    """Once every Parameter in ``owner``'s ParameterDict comes from one other block, take
+    that block's prefix, as ``params=`` at construction does: a block built later with
+    ``params=owner.collect_params()`` looks its Parameters up by that prefix, so it ties
+    to them instead of creating new ones under ``owner``'s own prefix."""
+    params = owner._params
+    prefixes = set()
+    for attr, param in owner._reg_params.items():
+        if any(value is param for value in params._params.values()):
+            if not param.name.endswith(attr):
+                return
+            prefixes.add(param.name[:-len(attr)])
+    if len(prefixes) == 1 and len(params._params) == len(owner._reg_params):
+        params._prefix = prefixes.pop()

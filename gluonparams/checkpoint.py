@@ -24,6 +24,7 @@ from ._ckpt_files import check_checksums, format_of, read_into, read_values, wri
 from ._ckpt_io import CheckpointFile, parallel_map
 from ._ckpt_model import OPTIMIZER_KEY, CheckpointInfo, WriteItem, check_dtype
 from ._ckpt_plan import Assignment, make_plan, named_groups
+from ._render import shape_text
 from ._trainer_state import OptimizerReport
 from .devices import as_devices
 from .errors import CheckpointError, OptionError, PatternError, check_option
@@ -301,15 +302,27 @@ def _check_separate_copies(cf: CheckpointFile, assignments: list[Assignment]) ->
             continue
         first = read_values(cf, a.source)
         for other in a.separate:
-            values = read_values(cf, other)
-            if first.tobytes() != values.tobytes():
-                diff = onp.max(onp.abs(first.astype(onp.float64) - values.astype(onp.float64)))
+            problem = _copies_differ(first, read_values(cf, other))
+            if problem:
                 raise CheckpointError(
                     f'{cf.path}: the network ties {", ".join(map(repr, a.names))} (one '
                     f'parameter) but the file stores {a.source.name!r} and {other.name!r} '
-                    f'with different values (max difference {diff:g}); one parameter cannot '
-                    f'hold two values: untie them in the network, or load with '
-                    f'select= to take one of them')
+                    f'with {problem}; one parameter cannot hold two values: untie them in '
+                    f'the network, or load with select= to take one of them')
+
+
+def _copies_differ(first: onp.ndarray, other: onp.ndarray) -> str | None:
+    """How two stored copies of one parameter differ, or ``None`` when bit-identical."""
+    if first.shape != other.shape or first.dtype != other.dtype:
+        return (f'different shapes {shape_text(first.shape)} and {shape_text(other.shape)}'
+                if first.shape != other.shape else
+                f'different dtypes {first.dtype} and {other.dtype}')
+    if first.tobytes() == other.tobytes():
+        return None
+    with onp.errstate(invalid='ignore', over='ignore'):   # inf - inf, NaN: no warning
+        gaps = onp.abs(first.astype(onp.float64) - other.astype(onp.float64)).ravel()
+    gaps = gaps[~onp.isnan(gaps)]
+    return f'different values (max difference {gaps.max() if gaps.size else onp.nan:g})'
 
 
 def _fill_all(cf: CheckpointFile, assignments: list[Assignment], devices) -> None:
