@@ -74,7 +74,10 @@ def _archive_meta(comment: bytes) -> dict[str, Any]:
         return {}
     if not isinstance(meta, dict) or 'gluonparams' not in meta:
         return {}
-    if not isinstance(meta.get('metadata', {}), dict):
+    metadata = meta.get('metadata', {})
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        return {}
+    if not all(isinstance(meta.get(k), (str, type(None))) for k in ('gluonparams', 'mxnet')):
         return {}
     return meta
 

@@ -99,10 +99,24 @@ def _read_legacy(cf: CheckpointFile) -> CheckpointInfo:
         raise cf.error('a name appears twice')
     info = CheckpointInfo(path=cf.path, format=_FORMAT, file_size=cf.size, tensors=tensors,
                           ties=_ties(cf, footer, set(names)),
-                          metadata=dict(footer.get('metadata', {})),
-                          gluonparams_version=footer.get('gluonparams'),
-                          mxnet_version=footer.get('mxnet'))
+                          metadata=_strings(cf, footer, 'metadata', {}),
+                          gluonparams_version=_strings(cf, footer, 'gluonparams', None),
+                          mxnet_version=_strings(cf, footer, 'mxnet', None))
     return split_optimizer(info, cf.error)
+
+
+def _strings(cf: CheckpointFile, footer: dict, key: str, default):
+    """The footer's ``key``: a string, or (``metadata``) an object of strings."""
+    value = footer.get(key, default)
+    if isinstance(default, dict):
+        valid = isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+        expected = 'an object of strings'
+    else:
+        valid, expected = value is None or isinstance(value, str), 'a string'
+    if not valid:
+        raise cf.error(f'the footer\'s {key} is {type(value).__name__}, not {expected}: the '
+                       f'file is corrupt')
+    return dict(value) if isinstance(value, dict) else value
 
 
 def _read_array(cur: _Cursor, index: int):
