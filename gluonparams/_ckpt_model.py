@@ -5,6 +5,8 @@ and writes a list of :class:`WriteItem`. ``gp.inspect`` returns the
 :class:`CheckpointInfo`.
 """
 
+import json
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from math import prod
@@ -12,7 +14,8 @@ from typing import Any
 
 import numpy as onp
 
-__all__ = ['DTYPES', 'CheckpointInfo', 'TensorInfo', 'WriteItem', 'check_dtype', 'own_versions']
+__all__ = ['DTYPES', 'OPTIMIZER_KEY', 'OPTIMIZER_PREFIX', 'CheckpointInfo', 'OptimizerInfo',
+           'TensorInfo', 'WriteItem', 'check_dtype', 'own_versions', 'split_optimizer']
 
 # The dtypes MXNet parameters use and every format here can hold.
 DTYPES = ('bool', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64',
@@ -20,10 +23,16 @@ DTYPES = ('bool', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64'
 
 
 def check_dtype(dtype: Any) -> onp.dtype | None:
-    """``dtype`` as a numpy dtype, or ``None`` when it is not one of :data:`DTYPES`."""
+    """``dtype`` as a numpy dtype, or ``None`` when it is not one of :data:`DTYPES`.
+
+    Text from a file may be anything: numpy's parser raises SyntaxError on some (``','``)
+    and warns on deprecated spellings (``'1f4'``); neither reaches the caller.
+    """
     try:
-        found = onp.dtype(dtype)
-    except (TypeError, ValueError, OverflowError):
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            found = onp.dtype(dtype)
+    except (TypeError, ValueError, OverflowError, SyntaxError, RecursionError):
         return None
     return found if found.name in DTYPES else None
 
@@ -85,6 +94,7 @@ class CheckpointInfo:
     metadata: dict[str, str] = field(default_factory=dict)
     gluonparams_version: str | None = None
     mxnet_version: str | None = None
+    optimizer: 'OptimizerInfo | None' = None
 
     @property
     def names(self) -> list[str]:
@@ -123,7 +133,8 @@ class CheckpointInfo:
                 'total_params': self.total_params, 'total_bytes': self.total_bytes,
                 'tensors': [t.to_dict() for t in self.tensors], 'ties': self.ties,
                 'metadata': self.metadata, 'gluonparams_version': self.gluonparams_version,
-                'mxnet_version': self.mxnet_version, 'checksums': self.has_checksums}
+                'mxnet_version': self.mxnet_version, 'checksums': self.has_checksums,
+                'optimizer': None if self.optimizer is None else self.optimizer.to_dict()}
 
 
 @dataclass
@@ -141,3 +152,52 @@ class WriteItem:
     @property
     def nbytes(self) -> int:
         return prod(self.shape) * self.dtype.itemsize
+
+
+# --- optimizer state (gp.save(..., trainer=)) ---
+# Its tensors are named OPTIMIZER_PREFIX + '<structural name>/<k>'; its JSON record is the
+# reserved metadata key OPTIMIZER_KEY. Readers move both out of ``tensors`` and
+# ``metadata`` into ``CheckpointInfo.optimizer``, so a load without trainer= never sees them.
+OPTIMIZER_PREFIX = 'gluonparams.optimizer/'
+OPTIMIZER_KEY = 'gluonparams.optimizer'
+
+
+@dataclass
+class OptimizerInfo:
+    """The optimizer state a checkpoint holds: the JSON ``record`` (optimizer,
+    hyperparameters, update counts, scheduler; ``raw`` is its text as stored) and the
+    state ``tensors``."""
+
+    record: dict[str, Any]
+    raw: str
+    tensors: list[TensorInfo]
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(t.nbytes for t in self.tensors)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {'record': self.record, 'tensors': [t.to_dict() for t in self.tensors],
+                'total_bytes': self.total_bytes}
+
+
+def split_optimizer(info: CheckpointInfo, error: Callable[[str], Exception]) -> CheckpointInfo:
+    """Move the optimizer state's tensors and record out of ``info.tensors`` and
+    ``info.metadata`` into ``info.optimizer``; ``error(message)`` makes the exception
+    for a corrupt record."""
+    raw = info.metadata.pop(OPTIMIZER_KEY, None)
+    state = [t for t in info.tensors if t.name.startswith(OPTIMIZER_PREFIX)]
+    if raw is None and not state:
+        return info
+    if raw is None:
+        raise error(f'{len(state)} optimizer-state tensors ({state[0].name!r}, ...) but no '
+                    f'{OPTIMIZER_KEY!r} record: the file is corrupt')
+    try:
+        record = json.loads(raw)
+    except ValueError:
+        record = None
+    if not isinstance(record, dict):
+        raise error(f'the {OPTIMIZER_KEY!r} record is not a JSON object: the file is corrupt')
+    info.tensors = [t for t in info.tensors if not t.name.startswith(OPTIMIZER_PREFIX)]
+    info.optimizer = OptimizerInfo(record, raw, state)
+    return info

@@ -3,10 +3,11 @@ a network), with shapes, dtypes and ties."""
 
 import os
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ._ckpt_model import CheckpointInfo, TensorInfo
+from ._ckpt_model import CheckpointInfo, OptimizerInfo, TensorInfo
 from ._render import _ASCII, _size_text, _tree_prefixes, shape_text
 
 __all__ = ['render_checkpoint']
@@ -134,6 +135,31 @@ def _footer(info: CheckpointInfo, details: bool) -> list[str]:
         lines.append('Checksums: none recorded')
     if info.metadata:
         lines.append('Metadata: ' + ', '.join(f'{k}={_short(v)}' for k, v in info.metadata.items()))
+    if info.optimizer is not None:
+        lines += _optimizer_lines(info.optimizer)
+    return lines
+
+
+def _optimizer_lines(optimizer: OptimizerInfo) -> list[str]:
+    """The optimizer section: class, updates, state, hyperparameters, scheduler."""
+    record = optimizer.record
+    params = record.get('params')
+    params = params if isinstance(params, dict) else {}
+    entries = [e for e in params.values() if isinstance(e, dict)]
+    lines = [f'Optimizer: {record.get("optimizer")}, num_update {record.get("num_update")}, '
+             f'state for {sum("state" in e for e in entries)} of {len(params)} parameters '
+             f'({len(optimizer.tensors)} tensors, {_size_text(optimizer.total_bytes)})']
+    counts = Counter(e.get('count') for e in entries)
+    lines.append('  update counts: ' + ', '.join(
+        f'{"never" if count is None else count} ({n} parameter{"s" if n > 1 else ""})'
+        for count, n in sorted(counts.items(), key=lambda x: -x[1])))
+    hyper = record.get('hyperparameters')
+    if isinstance(hyper, dict) and hyper:
+        lines.append('  hyperparameters: ' + ', '.join(f'{k}={v}' for k, v in hyper.items()))
+    scheduler = record.get('lr_scheduler')
+    if isinstance(scheduler, dict) and isinstance(scheduler.get('state'), dict):
+        lines.append(f'  lr_scheduler: {scheduler.get("type")} ' + ', '.join(
+            f'{k}={v}' for k, v in scheduler['state'].items()))
     return lines
 
 

@@ -8,7 +8,7 @@ import numpy as onp
 
 from ._ckpt_files import check_checksums, format_of, read_values, write_file
 from ._ckpt_io import CheckpointFile
-from ._ckpt_model import CheckpointInfo, TensorInfo, WriteItem
+from ._ckpt_model import OPTIMIZER_KEY, CheckpointInfo, TensorInfo, WriteItem
 from ._render import shape_text
 
 __all__ = ['Diff', 'convert', 'diff']
@@ -47,11 +47,16 @@ class Diff:
 
 
 def _sources(info: CheckpointInfo) -> dict[str, TensorInfo]:
-    """Every name the file knows -> the stored tensor holding its value."""
-    out = {t.name: t for t in info.tensors}
+    """Every name the file knows -> the stored tensor holding its value (optimizer
+    state included)."""
+    out = {t.name: t for t in info.tensors + _optimizer_tensors(info)}
     for t in info.tensors:
         out.update(dict.fromkeys(t.aliases, t))
     return out
+
+
+def _optimizer_tensors(info: CheckpointInfo) -> list[TensorInfo]:
+    return [] if info.optimizer is None else info.optimizer.tensors
 
 
 def diff(a: str, b: str) -> Diff:
@@ -98,7 +103,8 @@ def _tie_sets(info: CheckpointInfo) -> set:
 
 def convert(src: str, dst: str, *, fsync: bool = True) -> CheckpointInfo:
     """Write ``src`` in the format of ``dst``'s extension: same names, values, metadata,
-    and ties where the format records them. The source's checksums are checked first.
+    optimizer state, and ties where the format records them. The source's checksums
+    are checked first.
 
     Returns:
         The header of the file written.
@@ -107,8 +113,14 @@ def convert(src: str, dst: str, *, fsync: bool = True) -> CheckpointInfo:
     fmt = format_of(dst)
     with CheckpointFile(src) as cf:
         info = format_of(src).read_header(cf)
-        check_checksums(cf, [t for t in info.tensors if t.crc32 is not None])
-        write_file(dst, _items(cf, info), dict(info.metadata), fsync)
+        state = _optimizer_tensors(info)
+        check_checksums(cf, [t for t in info.tensors + state if t.crc32 is not None])
+        meta = dict(info.metadata)
+        if info.optimizer is not None:
+            meta[OPTIMIZER_KEY] = info.optimizer.raw
+        items = _items(cf, info) + [WriteItem(t.name, onp.dtype(t.dtype), t.shape,
+                                              partial(read_values, cf, t)) for t in state]
+        write_file(dst, items, meta, fsync)
     with CheckpointFile(dst) as cf:
         return fmt.read_header(cf)
 

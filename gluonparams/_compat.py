@@ -58,8 +58,8 @@ def param_shape(param: gluon.Parameter) -> Optional[Tuple[Optional[int], ...]]:
     if shape is None:
         return None
     if param._data is not None:
-        return tuple(int(d) for d in shape)
-    return tuple(int(d) if d > 0 else None for d in shape)
+        return tuple(map(int, shape))
+    return tuple([int(d) if d > 0 else None for d in shape])
 
 
 _DTYPE_NAMES: dict = {}
@@ -199,6 +199,7 @@ def _retie_1x(owner: gluon.Block, attr: str, param: gluon.Parameter) -> None:
                  for key, value in entries.items()]
         entries.clear()
         entries.update(items)
+        _follow_prefix_1x(owner)
 
 
 def _clear_cached_graphs(block: gluon.Block) -> None:
@@ -335,6 +336,17 @@ def written_directly(param: gluon.Parameter) -> None:
         trainer._reset_kvstore()
 
 
+def held_by_servers(param: gluon.Parameter) -> bool:
+    """True when the servers of a distributed KVStore keep ``param``'s value for a
+    Trainer that has started (``update_on_kvstore``): the workers only pull it."""
+    trainer = param._trainer
+    if isinstance(trainer, weakref.ref):
+        trainer = trainer()
+    return bool(trainer is not None and trainer._kv_initialized and trainer._update_on_kvstore
+                and trainer._kvstore is not None and 'dist' in trainer._kvstore.type
+                and param not in trainer._params_to_init)
+
+
 def is_np_shape() -> bool:
     """True under NumPy shape semantics, where scalars and zero-size arrays exist."""
     return bool(mx.util.is_np_shape())
@@ -343,3 +355,40 @@ def is_np_shape() -> bool:
 def sync() -> None:
     """Wait until MXNet's asynchronous engine has finished every pending operation."""
     mx.nd.waitall()
+
+
+# --- for trainer state ---
+def trainer_devices(trainer: Any) -> List[Any]:
+    """The devices a ``gluon.Trainer`` was built for, one updater each (``_devices`` in
+    2.0, ``_contexts`` in 1.x)."""
+    return list(trainer._devices if HAS_DEVICE_API else trainer._contexts)
+
+
+def kvstore_key(trainer: Any, param: gluon.Parameter) -> int:
+    """The key a Trainer gives ``param`` in its kvstore (and in the kvstore's updater):
+    its position in the list the Trainer was built from, which 2.0 finds by the
+    Parameter's uuid and 1.x by its global name."""
+    return int(trainer._param2idx[param.name if HAS_GLOBAL_NAMES else param._uuid])
+
+
+def as_classic(arr: Any) -> Any:
+    """The ``mx.nd.NDArray`` view of an array, the kind optimizers take and create
+    their states as (a NumPy-semantics ``mx.np.ndarray`` is converted, sharing memory)."""
+    return arr.as_nd_ndarray()
+
+
+# --- for stress (issue 7): fixes the property tests found ---
+def _follow_prefix_1x(owner: gluon.Block) -> None:
+    """Once every Parameter in ``owner``'s ParameterDict comes from one other block, take
+    that block's prefix, as ``params=`` at construction does: a block built later with
+    ``params=owner.collect_params()`` looks its Parameters up by that prefix, so it ties
+    to them instead of creating new ones under ``owner``'s own prefix."""
+    params = owner._params
+    prefixes = set()
+    for attr, param in owner._reg_params.items():
+        if any(value is param for value in params._params.values()):
+            if not param.name.endswith(attr):
+                return
+            prefixes.add(param.name[:-len(attr)])
+    if len(prefixes) == 1 and len(params._params) == len(owner._reg_params):
+        params._prefix = prefixes.pop()

@@ -29,6 +29,7 @@ from ._ckpt_model import (
     WriteItem,
     check_dtype,
     own_versions,
+    split_optimizer,
 )
 from .errors import CheckpointError
 
@@ -57,10 +58,12 @@ def read_header(cf: CheckpointFile, fmt: str = 'npz') -> CheckpointInfo:
         raise cf.error('an array name appears twice in the archive')
     meta = _archive_meta(comment)
     ties = [[t.name, *t.aliases] for t in tensors if t.aliases]
-    return CheckpointInfo(path=cf.path, format=fmt, file_size=cf.size, tensors=tensors,
-                          ties=ties, metadata=meta.get('metadata', {}),
-                          gluonparams_version=meta.get('gluonparams'),
-                          mxnet_version=meta.get('mxnet'))
+    return split_optimizer(
+        CheckpointInfo(path=cf.path, format=fmt, file_size=cf.size, tensors=tensors, ties=ties,
+                       metadata=dict(meta.get('metadata', {})),
+                       gluonparams_version=meta.get('gluonparams'),
+                       mxnet_version=meta.get('mxnet')),
+        cf.error)
 
 
 def _archive_meta(comment: bytes) -> dict[str, Any]:
@@ -71,7 +74,10 @@ def _archive_meta(comment: bytes) -> dict[str, Any]:
         return {}
     if not isinstance(meta, dict) or 'gluonparams' not in meta:
         return {}
-    if not isinstance(meta.get('metadata', {}), dict):
+    metadata = meta.get('metadata', {})
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        return {}
+    if not all(isinstance(meta.get(k), (str, type(None))) for k in ('gluonparams', 'mxnet')):
         return {}
     return meta
 
@@ -90,6 +96,8 @@ def _member(cf: CheckpointFile, archive: zipfile.ZipFile, info: zipfile.ZipInfo)
         offset: int | None = start + header_length
         member = None
     elif info.compress_type == zipfile.ZIP_DEFLATED:
+        cf.check_range(_data_start(cf, name, info), info.compress_size,
+                       'its compressed zip member', name)   # before zipfile reads it
         if info.file_size > _MAX_DEFLATE_RATIO * max(info.compress_size, 1):
             raise cf.error(f'its zip member claims {info.file_size:,} bytes from '
                            f'{info.compress_size:,} compressed, more than deflate can give: '
@@ -244,7 +252,7 @@ def write(f, items: list[WriteItem], meta: dict[str, str], background) -> None:
     if len(comment) > 0xFFFF:
         raise CheckpointError(f'the metadata take {len(comment):,} bytes, more than a zip '
                               f'comment holds (65,535); save to .safetensors instead')
-    with zipfile.ZipFile(f, 'w', zipfile.ZIP_STORED, allowZip64=True) as archive:
+    with zipfile.ZipFile(_WritesFully(f), 'w', zipfile.ZIP_STORED, allowZip64=True) as archive:
         for item in items:
             member = zipfile.ZipInfo(item.name + '.npy', date_time=(1980, 1, 1, 0, 0, 0))
             member.compress_type = zipfile.ZIP_STORED
@@ -255,6 +263,23 @@ def write(f, items: list[WriteItem], meta: dict[str, str], background) -> None:
                 out.write(header)
                 write_all(out, item.values())
         archive.comment = comment
+
+
+class _WritesFully:
+    """The file as zipfile needs it: zipfile ignores what ``write`` returns, so a short
+    write (a disk filling up, a signal) would silently drop bytes; here every write
+    writes everything or raises."""
+
+    def __init__(self, f) -> None:
+        self._f = f
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast('B')
+        write_all(self._f, onp.frombuffer(view, onp.uint8))
+        return len(view)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._f, name)
 
 
 def _npy_header_bytes(item: WriteItem) -> bytes:

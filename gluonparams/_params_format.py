@@ -12,7 +12,10 @@ gluonparams writes the legacy binary, which both MXNet 1.9.1 and 2.0 read with
 ``load_parameters``, and appends a footer (JSON, ``u64`` length, ``GLUONPRM``)
 with versions, ties, metadata and each tensor's CRC-32; MXNet ignores bytes after
 the names. A tied parameter is stored under every name, as Gluon's default does,
-so an untied network's ``load_parameters`` reads the file too.
+so an untied network's ``load_parameters`` reads the file too. Optimizer state
+(``gp.save(..., trainer=)``) goes between the names and the footer, its tensors
+described in the footer's ``after_names``: ``load_parameters`` never sees them, so
+it still reads the file with its default arguments.
 """
 
 import json
@@ -21,8 +24,15 @@ import struct
 import numpy as onp
 
 from . import _npz_format
-from ._ckpt_io import CheckpointFile, Later, preallocate, write_all
-from ._ckpt_model import CheckpointInfo, TensorInfo, WriteItem, own_versions
+from ._ckpt_io import CheckpointFile, Later, check_no_overlap, preallocate, write_all
+from ._ckpt_model import (
+    OPTIMIZER_PREFIX,
+    CheckpointInfo,
+    TensorInfo,
+    WriteItem,
+    own_versions,
+    split_optimizer,
+)
 
 __all__ = ['read_header', 'write']
 
@@ -78,18 +88,35 @@ def _read_legacy(cf: CheckpointFile) -> CheckpointInfo:
         raise cf.error(f'{count} arrays but {n_names} names: only a file of named arrays '
                        f'(save_parameters, mx.nd.save of a dict) can be loaded')
     names = [_read_name(cur, i) for i in range(count)]
-    footer = _read_footer(cf, cur.at)
+    footer, footer_start = _read_footer(cf, cur.at)
     names = [n[4:] if n.startswith(('arg:', 'aux:')) else n for n in names]
-    if len(set(names)) != len(names):
-        raise cf.error('a name appears twice')
     sums = footer.get('checksums', {})
     tensors = [TensorInfo(name, dtype, shape, nbytes, offset, _crc(cf, name, sums),
                           offset, nbytes)
                for name, (dtype, shape, nbytes, offset) in zip(names, arrays)]
-    return CheckpointInfo(path=cf.path, format=_FORMAT, file_size=cf.size, tensors=tensors,
-                          ties=_ties(cf, footer, set(names)), metadata=footer.get('metadata', {}),
-                          gluonparams_version=footer.get('gluonparams'),
-                          mxnet_version=footer.get('mxnet'))
+    tensors += _after_names(cf, footer, cur.at, footer_start)
+    if len({t.name for t in tensors}) != len(tensors):
+        raise cf.error('a name appears twice')
+    info = CheckpointInfo(path=cf.path, format=_FORMAT, file_size=cf.size, tensors=tensors,
+                          ties=_ties(cf, footer, set(names)),
+                          metadata=_strings(cf, footer, 'metadata', {}),
+                          gluonparams_version=_strings(cf, footer, 'gluonparams', None),
+                          mxnet_version=_strings(cf, footer, 'mxnet', None))
+    return split_optimizer(info, cf.error)
+
+
+def _strings(cf: CheckpointFile, footer: dict, key: str, default):
+    """The footer's ``key``: a string, or (``metadata``) an object of strings."""
+    value = footer.get(key, default)
+    if isinstance(default, dict):
+        valid = isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+        expected = 'an object of strings'
+    else:
+        valid, expected = value is None or isinstance(value, str), 'a string'
+    if not valid:
+        raise cf.error(f'the footer\'s {key} is {type(value).__name__}, not {expected}: the '
+                       f'file is corrupt')
+    return dict(value) if isinstance(value, dict) else value
 
 
 def _read_array(cur: _Cursor, index: int):
@@ -132,24 +159,56 @@ def _read_name(cur: _Cursor, index: int) -> str:
         raise cur.cf.error(f'name #{index} is not UTF-8: the file is corrupt') from None
 
 
-def _read_footer(cf: CheckpointFile, end: int) -> dict:
-    """gluonparams' footer after the names, if present; nothing else may follow them."""
+def _read_footer(cf: CheckpointFile, end: int) -> tuple[dict, int]:
+    """gluonparams' footer at the end of the file, if present, and where it starts;
+    nothing else may follow the names but the tensors the footer describes."""
     extra = cf.size - end
     if extra == 0:
-        return {}
+        return {}, end
     if extra < 16 or cf.read(cf.size - 8, 8, 'the footer') != _FOOTER_MAGIC:
         raise cf.error(f'{extra:,} unexpected bytes after the last name: the file is corrupt')
     (length,) = struct.unpack('<Q', cf.read(cf.size - 16, 8, 'the footer length'))
-    if length != extra - 16:
+    if length > extra - 16:
         raise cf.error(f'the footer claims {length:,} bytes but {extra - 16:,} are there: '
                        f'the file is corrupt')
+    start = cf.size - 16 - length
     try:
-        footer = json.loads(cf.read(end, length, 'the footer').decode('utf-8'))
+        footer = json.loads(cf.read(start, length, 'the footer').decode('utf-8'))
     except (UnicodeDecodeError, ValueError):
         footer = None
     if not isinstance(footer, dict):
         raise cf.error('the gluonparams footer is not a JSON object: the file is corrupt')
-    return footer
+    return footer, start
+
+
+def _after_names(cf: CheckpointFile, footer: dict, end: int, start: int) -> list[TensorInfo]:
+    """The tensors stored between the names (``end``) and the footer (``start``); they
+    must fill that span exactly."""
+    described = footer.get('after_names', {})
+    if not isinstance(described, dict):
+        raise cf.error('the footer\'s after_names is not an object: the file is corrupt')
+    tensors = [_after_name(cf, name, entry, footer.get('checksums', {}))
+               for name, entry in described.items()]
+    check_no_overlap(cf, [(t.crc_start, t.crc_start + t.nbytes, t.name) for t in tensors],
+                     end, start)
+    return tensors
+
+
+def _after_name(cf: CheckpointFile, name: str, entry, sums) -> TensorInfo:
+    try:
+        dtype, shape, offset = entry['dtype'], tuple(entry['shape']), entry['offset']
+        valid = (dtype in _FLAG_OF and isinstance(offset, int)
+                 and all(isinstance(d, int) and d >= 0 for d in shape))
+    except (TypeError, KeyError):
+        valid = False
+    if not valid:
+        raise cf.error('its footer entry (dtype, shape, offset) is malformed: the file is '
+                       'corrupt', name)
+    nbytes = onp.dtype(dtype).itemsize
+    for d in shape:
+        nbytes *= d
+    cf.check_range(offset, nbytes, f'shape {shape} of {dtype}', name)
+    return TensorInfo(name, dtype, shape, nbytes, offset, _crc(cf, name, sums), offset, nbytes)
 
 
 def _crc(cf: CheckpointFile, name: str, sums):
@@ -181,11 +240,15 @@ def needs_numpy_shapes(items: list[WriteItem]) -> bool:
 
 
 def write(f, items: list[WriteItem], meta: dict[str, str], background) -> None:
-    """Write every name of every item (a tie's aliases as copies), then the footer."""
+    """Write every name of every item (a tie's aliases as copies), then the optimizer
+    state's tensors, then the footer."""
+    hidden = [item for item in items if item.name.startswith(OPTIMIZER_PREFIX)]
+    items = [item for item in items if not item.name.startswith(OPTIMIZER_PREFIX)]
     magic = _V3 if needs_numpy_shapes(items) else _V2
     names = [name for item in items for name in (item.name, *item.aliases)]
-    preallocate(f, 24 + sum((24 + 8 * len(item.shape) + item.nbytes) * (1 + len(item.aliases))
-                            for item in items) + 8 + sum(8 + len(n.encode()) for n in names))
+    listed = 24 + sum((24 + 8 * len(item.shape) + item.nbytes) * (1 + len(item.aliases))
+                      for item in items) + 8 + sum(8 + len(n.encode()) for n in names)
+    preallocate(f, listed + sum(item.nbytes for item in hidden))
     write_all(f, _pack('<QQQ', _LIST_MAGIC, 0, len(names)))
     futures = {}
     for item in items:
@@ -200,12 +263,22 @@ def write(f, items: list[WriteItem], meta: dict[str, str], background) -> None:
     for name in names:
         raw = name.encode('utf-8')
         write_all(f, _pack(f'<Q{len(raw)}s', len(raw), raw))
+    after_names = {}
+    for item in hidden:
+        after_names[item.name] = {'dtype': item.dtype.name, 'shape': list(item.shape),
+                                  'offset': listed}
+        listed += item.nbytes
+        values = item.values()
+        futures[item.name] = Later(background, values)
+        write_all(f, values)
     sums = {name: f'{futures[item.name].result():08x}'
-            for item in items for name in (item.name, *item.aliases)}
+            for item in items + hidden for name in (item.name, *item.aliases)}
     gluonparams, mxnet = own_versions()
     footer = {'gluonparams': gluonparams, 'mxnet': mxnet, 'checksums': sums,
               'ties': [[item.name, *item.aliases] for item in items if item.aliases],
               'metadata': meta}
+    if after_names:
+        footer['after_names'] = after_names
     raw = json.dumps(footer, separators=(',', ':')).encode('utf-8')
     write_all(f, onp.frombuffer(raw + struct.pack('<Q', len(raw)) + _FOOTER_MAGIC, onp.uint8))
 

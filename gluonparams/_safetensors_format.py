@@ -15,7 +15,7 @@ from typing import Any
 import numpy as onp
 
 from ._ckpt_io import CheckpointFile, Later, check_no_overlap, preallocate, write_all
-from ._ckpt_model import CheckpointInfo, TensorInfo, WriteItem, own_versions
+from ._ckpt_model import CheckpointInfo, TensorInfo, WriteItem, own_versions, split_optimizer
 from .errors import CheckpointError
 
 __all__ = ['KEYS', 'read_header', 'write']
@@ -52,10 +52,11 @@ def read_header(cf: CheckpointFile) -> CheckpointInfo:
                           for t in tensors], 0, cf.size - start)
     ties = _ties(cf, meta, {t.name for t in tensors})
     tensors = _with_checksums_and_aliases(cf, tensors, meta, ties)
-    return CheckpointInfo(
+    return split_optimizer(CheckpointInfo(
         path=cf.path, format='safetensors', file_size=cf.size, tensors=tensors, ties=ties,
         metadata={k: v for k, v in meta.items() if k not in KEYS.values()},
-        gluonparams_version=meta.get(KEYS['version']), mxnet_version=meta.get(KEYS['mxnet']))
+        gluonparams_version=meta.get(KEYS['version']), mxnet_version=meta.get(KEYS['mxnet'])),
+        cf.error)
 
 
 def _parse_json(cf: CheckpointFile, raw: bytes) -> dict[str, Any]:

@@ -5,7 +5,8 @@ checksums and metadata in its header, readable by any safetensors reader),
 ``.params`` (MXNet's own: ``net.load_parameters`` reads what :func:`save` writes,
 on MXNet 1.9.1 and 2.0, and :func:`load` reads both formats MXNet writes) and
 ``.npz`` (numpy's). Saving is atomic; loading checks every name, shape, dtype and
-checksum before it changes anything.
+checksum before it changes anything. With ``trainer=``, the Trainer's optimizer state
+is saved and restored too, keyed by structural name (see ``_trainer_state``).
 """
 
 import os
@@ -18,18 +19,20 @@ from typing import Any, Union
 import numpy as onp
 from mxnet import gluon
 
-from . import _compat
+from . import _compat, _trainer_restore, _trainer_state
 from ._ckpt_files import check_checksums, format_of, read_into, read_values, write_file
 from ._ckpt_io import CheckpointFile, parallel_map
-from ._ckpt_model import CheckpointInfo, WriteItem, check_dtype
+from ._ckpt_model import OPTIMIZER_KEY, CheckpointInfo, WriteItem, check_dtype
 from ._ckpt_plan import Assignment, make_plan, named_groups
+from ._render import shape_text
+from ._trainer_state import OptimizerReport
 from .devices import as_devices, check_replicas
 from .distributed import DEFAULT_TIMEOUT, load_on_every_worker, save_from_rank0
 from .errors import CheckpointError, OptionError, PatternError, check_option
 from .select import as_matcher
 from .tree import named_parameters
 
-__all__ = ['LoadReport', 'VerifyReport', 'inspect', 'load', 'save', 'verify']
+__all__ = ['LoadReport', 'OptimizerReport', 'VerifyReport', 'inspect', 'load', 'save', 'verify']
 
 PathLike = Union[str, 'os.PathLike[str]']
 
@@ -46,10 +49,12 @@ class LoadReport:
     missing: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
     mismatched: list[tuple[str, str, str]] = field(default_factory=list)
+    optimizer: OptimizerReport | None = None   # with trainer=: what the Trainer got
 
     def __str__(self) -> str:
-        return (f'{self.path}: loaded {len(self.loaded)}, missing {len(self.missing)}, '
+        text = (f'{self.path}: loaded {len(self.loaded)}, missing {len(self.missing)}, '
                 f'unexpected {len(self.unexpected)}, mismatched {len(self.mismatched)}')
+        return text if self.optimizer is None else f'{text}; {self.optimizer}'
 
 
 @dataclass
@@ -75,8 +80,8 @@ class VerifyReport:
 
 
 def save(block: gluon.Block, path: PathLike, *, fsync: bool = True,
-         metadata: Mapping[str, str] | None = None, kvstore: Any = None,
-         timeout: float | None = DEFAULT_TIMEOUT) -> None:
+         metadata: Mapping[str, str] | None = None, trainer: gluon.Trainer | None = None,
+         kvstore: Any = None, timeout: float | None = DEFAULT_TIMEOUT) -> None:
     """Save every parameter of ``block`` to ``path``, atomically.
 
     A tied parameter is stored once and the tie recorded (``.params`` stores it
@@ -93,6 +98,11 @@ def save(block: gluon.Block, path: PathLike, *, fsync: bool = True,
         fsync: flush the file and its folder to disk before returning (durable
             across a power cut); ``False`` is faster and still atomic.
         metadata: strings to record with the tensors (``{'epoch': '3'}``).
+        trainer: a ``gluon.Trainer`` over parameters of ``block``: its optimizer state
+            (momentum, moments, update counts, hyperparameters, scheduler) is saved
+            too, keyed by structural name, each tied parameter once; no pickle.
+            ``.params`` keeps it where ``load_parameters`` does not look; ``.npz``
+            holds its record in the zip comment (64 KiB at most).
         kvstore: a distributed KVStore (data-parallel training): every worker calls
             ``save``; once all have arrived, rank 0 alone writes the file, and every
             worker returns when it is complete. The metadata records
@@ -102,20 +112,27 @@ def save(block: gluon.Block, path: PathLike, *, fsync: bool = True,
 
     Raises:
         CheckpointError: unknown extension, uninitialized parameters, a dtype no
-            format holds, or the file cannot be written (permission, full disk);
-            with ``kvstore``, on every worker when rank 0 could not write.
-        OptionError: ``metadata`` is not a mapping of strings to strings.
+            format holds, the file cannot be written (permission, full disk), or the
+            Trainer optimizes parameters ``block`` does not hold; with ``kvstore``,
+            on every worker when rank 0 could not write.
+        OptionError: ``metadata`` is not a mapping of strings to strings, or
+            ``trainer`` is not a Trainer.
         DistributedError: with ``kvstore``, a worker did not answer within ``timeout``.
 
     Examples:
         >>> gp.save(net, 'model.safetensors', metadata={'epoch': '3'})  # doctest: +SKIP
+        >>> gp.save(net, 'step100.safetensors', trainer=trainer)      # doctest: +SKIP
     """
     path = os.fspath(path)
     format_of(path)
     meta = _check_metadata(metadata)
 
     def write(own: dict[str, str]) -> None:
-        write_file(path, _write_items(block), {**meta, **own}, fsync)
+        items = _write_items(block)
+        if trainer is not None:
+            meta[OPTIMIZER_KEY], state = _trainer_state.capture(block, trainer)
+            items += state
+        write_file(path, items, {**meta, **own}, fsync)
     if kvstore is None:
         write({})
     else:
@@ -204,15 +221,16 @@ def verify(path: PathLike) -> VerifyReport:
     fmt = format_of(path)
     with CheckpointFile(path) as cf:
         info = fmt.read_header(cf)
-        checked = [t for t in info.tensors if t.crc32 is not None]
+        every = info.tensors + (info.optimizer.tensors if info.optimizer else [])
+        checked = [t for t in every if t.crc32 is not None]
         check_checksums(cf, checked)
     return VerifyReport(path, info.format, [t.name for t in checked],
-                        [t.name for t in info.tensors if t.crc32 is None],
+                        [t.name for t in every if t.crc32 is None],
                         sum(t.crc_length for t in checked))
 
 
 def load(block: gluon.Block, path: PathLike, *, device: Any = None, strict: bool = True,
-         select: Any = None, kvstore: Any = None,
+         select: Any = None, trainer: gluon.Trainer | None = None, kvstore: Any = None,
          timeout: float | None = DEFAULT_TIMEOUT) -> LoadReport:
     """Load a checkpoint into ``block``; nothing changes unless everything checks out.
 
@@ -231,6 +249,10 @@ def load(block: gluon.Block, path: PathLike, *, device: Any = None, strict: bool
             differs; ``False`` loads what matches and reports the rest.
         select: load only names matching this pattern (``gp.select`` semantics), on
             both sides.
+        trainer: a fresh ``gluon.Trainer`` over ``block``'s parameters, built with
+            the saved optimizer class (and scheduler class): its state is restored by
+            name, as the parameters are (``strict`` applies to both), so training
+            continues exactly; the file's hyperparameters replace the Trainer's.
         kvstore: a distributed KVStore (data-parallel training): every worker calls
             ``load`` with a path it can read; each reads the header, then (when every
             worker could) loads, then the replicas are checked as by
@@ -239,27 +261,37 @@ def load(block: gluon.Block, path: PathLike, *, device: Any = None, strict: bool
             no limit).
 
     Returns:
-        A :class:`LoadReport` (``loaded``, ``missing``, ``unexpected``, ``mismatched``).
+        A :class:`LoadReport` (``loaded``, ``missing``, ``unexpected``, ``mismatched``;
+        with ``trainer=``, ``optimizer``: an ``OptimizerReport``).
 
     Raises:
         CheckpointError: a bad or corrupt file, a mismatch with ``strict=True``, or
             names the network ties that the file stores with different values; with
-            ``kvstore``, on every worker when some workers could not read or load it.
+            ``trainer=``, another optimizer or scheduler class than the file's; a
+            Trainer that updates the parameters on the servers of a distributed
+            KVStore once it has started (load before its first step, or build it with
+            ``update_on_kvstore=False``); with ``kvstore``, on every worker when some
+            workers could not read or load it.
         ReplicaError: with ``kvstore``, the replicas differ after loading.
         DistributedError: with ``kvstore``, a worker did not answer within ``timeout``.
 
     Warns:
         UserWarning: the file records ties the network does not have; each name got
-            the stored value.
+            the stored value. With ``trainer=``: the file holds no optimizer state,
+            so the Trainer starts fresh (``report.optimizer.fresh``).
 
     Examples:
         >>> gp.load(net, 'model.safetensors', device='cpu(0)')  # doctest: +SKIP
         LoadReport(path='model.safetensors', loaded=['0.weight', ...], missing=[], ...)
+        >>> trainer = gluon.Trainer(net.collect_params(), 'adam')     # doctest: +SKIP
+        >>> gp.load(net, 'step100.safetensors', trainer=trainer).optimizer  # doctest: +SKIP
+        OptimizerReport(optimizer='Adam', restored=['0.weight', ...], missing=[], ...)
     """
     if kvstore is not None:
         return load_on_every_worker(
             kvstore, os.fspath(path), partial(inspect, path),
-            partial(load, block, path, device=device, strict=strict, select=select),
+            partial(load, block, path, device=device, strict=strict, select=select,
+                    trainer=trainer),
             partial(check_replicas, block, kvstore=kvstore, timeout=timeout), timeout=timeout)
     path = os.fspath(path)
     fmt = format_of(path)
@@ -269,19 +301,50 @@ def load(block: gluon.Block, path: PathLike, *, device: Any = None, strict: bool
     if matcher is not None and not any(matcher(n) for n, _ in named_parameters(block)):
         raise PatternError(f'select={select!r} matches no parameter of the network')
     with CheckpointFile(path) as cf:
-        plan = make_plan(block, fmt.read_header(cf), matcher)
-        if strict and plan.has_problems:
-            raise CheckpointError(plan.describe(path, block))
+        info = fmt.read_header(cf)
+        plan = make_plan(block, info, matcher)
+        states = None if trainer is None else _trainer_restore.plan_restore(
+            block, info, trainer, plan, matcher, devices)
+        problems = [plan.describe(path, block)] if plan.has_problems else []
+        problems += [states.describe()] if states is not None and states.has_problems else []
+        if strict and problems:
+            raise CheckpointError('\n'.join(problems))
+        _check_not_on_servers(path, plan.assignments)
         tensors = [t for a in plan.assignments for t in (a.source, *a.separate)]
+        tensors += [] if states is None else states.tensors
         check_checksums(cf, [t for t in tensors if t.crc32 is not None])
         _check_separate_copies(cf, plan.assignments)
         _fill_all(cf, plan.assignments, devices)
+        optimizer = None if states is None else _trainer_restore.restore(cf, states, strict)
     if plan.untied:
         warnings.warn(f'{path}: the file ties {", ".join(map(str, plan.untied))} but the network '
                       f'does not: each of these names got the stored value; tie them if they '
                       f'should stay one parameter while training', UserWarning, stacklevel=2)
+    if optimizer is not None and optimizer.fresh:
+        warnings.warn(f'{path}: the file holds no optimizer state (saved without trainer=): '
+                      f'the Trainer keeps its {optimizer.optimizer} state as it was, so '
+                      f'momentum, moments and update counts start fresh; save with '
+                      f'gp.save(net, path, trainer=trainer) to resume exactly',
+                      UserWarning, stacklevel=2)
     return LoadReport(path, [n for a in plan.assignments for n in a.names], plan.missing,
-                      plan.unexpected, plan.mismatched)
+                      plan.unexpected, plan.mismatched, optimizer)
+
+
+def _check_not_on_servers(path: str, assignments: list[Assignment]) -> None:
+    """Refuse to fill parameters whose values the servers of a distributed KVStore
+    hold (a started Trainer with ``update_on_kvstore``): the next step would pull the
+    servers' values over the loaded ones, and MXNet cannot reset such a KVStore."""
+    held = [a.names[0] for a in assignments if _compat.held_by_servers(a.param)]
+    if held:
+        shown = ', '.join(map(repr, held[:5])) + (f' and {len(held) - 5} more' if len(held) > 5
+                                                   else '')
+        raise CheckpointError(
+            f'{path}: nothing was loaded: {shown} are updated on the parameter servers of a '
+            f'distributed KVStore (a Trainer with update_on_kvstore that has taken a step), '
+            f'which would replace the loaded values at the next step, and MXNet cannot reset '
+            f'a distributed KVStore; load before the Trainer\'s first step (it then sends the '
+            f'loaded values to the servers), or build the Trainer with '
+            f'update_on_kvstore=False (each worker then updates its own replica)')
 
 
 def _check_separate_copies(cf: CheckpointFile, assignments: list[Assignment]) -> None:
@@ -291,15 +354,27 @@ def _check_separate_copies(cf: CheckpointFile, assignments: list[Assignment]) ->
             continue
         first = read_values(cf, a.source)
         for other in a.separate:
-            values = read_values(cf, other)
-            if first.tobytes() != values.tobytes():
-                diff = onp.max(onp.abs(first.astype(onp.float64) - values.astype(onp.float64)))
+            problem = _copies_differ(first, read_values(cf, other))
+            if problem:
                 raise CheckpointError(
                     f'{cf.path}: the network ties {", ".join(map(repr, a.names))} (one '
                     f'parameter) but the file stores {a.source.name!r} and {other.name!r} '
-                    f'with different values (max difference {diff:g}); one parameter cannot '
-                    f'hold two values: untie them in the network, or load with '
-                    f'select= to take one of them')
+                    f'with {problem}; one parameter cannot hold two values: untie them in '
+                    f'the network, or load with select= to take one of them')
+
+
+def _copies_differ(first: onp.ndarray, other: onp.ndarray) -> str | None:
+    """How two stored copies of one parameter differ, or ``None`` when bit-identical."""
+    if first.shape != other.shape or first.dtype != other.dtype:
+        return (f'different shapes {shape_text(first.shape)} and {shape_text(other.shape)}'
+                if first.shape != other.shape else
+                f'different dtypes {first.dtype} and {other.dtype}')
+    if first.tobytes() == other.tobytes():
+        return None
+    with onp.errstate(invalid='ignore', over='ignore'):   # inf - inf, NaN: no warning
+        gaps = onp.abs(first.astype(onp.float64) - other.astype(onp.float64)).ravel()
+    gaps = gaps[~onp.isnan(gaps)]
+    return f'different values (max difference {gaps.max() if gaps.size else onp.nan:g})'
 
 
 def _fill_all(cf: CheckpointFile, assignments: list[Assignment], devices) -> None:

@@ -246,8 +246,9 @@ def _fold_repeats(rows, parents, hidden, dropped) -> Dict[int, int]:
         if i and row.kind == 'block' and i not in hidden and i not in dropped:
             siblings.setdefault(parents[i], []).append(i)
     redirect: Dict[int, int] = {}
-    for parent, kids in siblings.items():
-        if parent in hidden:            # inside a run folded already
+    for parent, kids in siblings.items():   # parents before their descendants
+        kids = [i for i in kids if i not in hidden]   # not inside a run folded already
+        if len(kids) < 2:
             continue
         run = [kids[0]]
         for i in kids[1:] + [-1]:

@@ -269,6 +269,28 @@ def test_tied_network_accepts_separate_equal_copies_and_refuses_different_ones(t
     assert_same_values_dict(before, values_of(fresh))
 
 
+def test_separate_copies_of_another_shape_or_holding_infinities_are_refused_cleanly(tmp_path):
+    """Found by the fuzzers: copies the network ties with another shape (its shape still
+    unknown) raised numpy's ValueError, and infinities at one place in both copies a
+    RuntimeWarning, instead of a CheckpointError."""
+    from safetensors.numpy import save_file
+    arrays = {n: a[0] for n, a in values_of(deck_tied()).items()}
+    shapes = dict(arrays, **{'2.weight': onp.zeros((8, 20), onp.float32)})
+    save_file(shapes, str(tmp_path / 'shapes.safetensors'))
+    for strict in (True, False):
+        with pytest.raises(gp.CheckpointError, match=r"'1.weight' and '2.weight' with "
+                                                     r"different shapes \(8, 8\) and \(8, 20\)"):
+            gp.load(deck_tied(run=False), tmp_path / 'shapes.safetensors', strict=strict)
+    arrays['1.weight'][0, 0] = arrays['2.weight'][0, 0] = onp.inf
+    arrays['2.weight'][1, 1] += 1
+    save_file(arrays, str(tmp_path / 'inf.safetensors'))
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        with pytest.raises(gp.CheckpointError, match=r"'1.weight' and '2.weight' with "
+                                                     r"different values \(max difference 1\)"):
+            gp.load(deck_tied(run=False), tmp_path / 'inf.safetensors')
+
+
 def assert_same_values_dict(a, b):
     assert list(a) == list(b)
     for name in a:

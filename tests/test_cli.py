@@ -234,3 +234,54 @@ def test_convert_keeps_ties_where_the_format_can(checkpoint, tmp_path, capsys):
 def test_missing_file_is_a_clear_error(tmp_path, capsys):
     assert main(['inspect', str(tmp_path / 'nope.safetensors')]) == 1
     assert 'nope.safetensors: no such file' in capsys.readouterr().err
+
+
+# --- optimizer state in checkpoints (gp.save(..., trainer=)) ---
+
+@pytest.fixture
+def trained_checkpoint(tmp_path):
+    from mxnet import autograd, gluon
+    from nets import deck_tied
+
+    import gluonparams as gp
+    net = deck_tied()
+    trainer = gluon.Trainer(net.collect_params(), 'adam', {'learning_rate': 0.01})
+    for _ in range(2):
+        with autograd.record():
+            loss = (net(_compat.uniform((2, 20))) ** 2).sum()
+        loss.backward()
+        trainer.step(2)
+    gp.save(net, tmp_path / 'trained.safetensors', trainer=trainer)
+    gp.save(net, tmp_path / 'weights.safetensors')
+    return tmp_path / 'trained.safetensors'
+
+
+def test_inspect_shows_the_optimizer_section(trained_checkpoint, capsys):
+    assert main(['inspect', str(trained_checkpoint)]) == 0
+    out = capsys.readouterr().out
+    assert ('Optimizer: Adam, num_update 2, state for 6 of 6 parameters (12 tensors, '
+            '2.58 KiB)') in out
+    assert 'update counts: 2 (6 parameters)' in out and 'beta1=0.9' in out
+    assert 'Total params: 330 ' in out and 'gluonparams.optimizer/' not in out
+    assert main(['inspect', str(trained_checkpoint), '--format', 'json']) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data['optimizer']['record']['optimizer'] == 'Adam'
+    assert len(data['optimizer']['tensors']) == 12 and data['total_params'] == 330
+
+
+def test_convert_keeps_the_optimizer_state_and_diff_compares_it(trained_checkpoint, tmp_path,
+                                                                capsys):
+    import gluonparams as gp
+    previous = trained_checkpoint
+    for name in ('a.params', 'b.npz', 'c.safetensors'):
+        assert main(['convert', str(previous), str(tmp_path / name)]) == 0
+        assert gp.inspect(tmp_path / name).optimizer.record == \
+            gp.inspect(trained_checkpoint).optimizer.record
+        previous = tmp_path / name
+    capsys.readouterr()
+    assert main(['diff', str(trained_checkpoint), str(previous)]) == 0
+    assert '20 tensors identical; the checkpoints are identical' in capsys.readouterr().out
+    assert main(['diff', str(trained_checkpoint), str(tmp_path / 'weights.safetensors')]) == 1
+    out = capsys.readouterr().out
+    assert '- gluonparams.optimizer/0.weight/0  (only in' in out
+    assert '8 tensors identical; the checkpoints differ' in out

@@ -134,6 +134,7 @@ def test_summary_select_has_the_same_semantics_as_select(resnet):
 
 
 def test_selection_plugs_into_a_real_trainer(device):
+    mx.random.seed(1)   # an initialization that leaves no ReLU layer dead, whatever ran before
     net = nets.deck_tied(device)
     trainer = training.trainer(gp.select(net, 'weight'))
     before = training.snapshot(net)

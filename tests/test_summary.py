@@ -186,6 +186,21 @@ def test_fold_repeats_draws_identical_siblings_once():
     assert s.total_params == 4 * 20 + 10
 
 
+def test_fold_repeats_counts_runs_inside_runs_once():
+    """Found by the property tests: identical blocks made of identical blocks folded
+    twice, and the inner runs sent their counts to rows the outer run hid."""
+    net = nn.Sequential()
+    for _ in range(2):
+        inner = nn.Sequential()
+        inner.add(nn.Dense(2, in_units=2), nn.Dense(2, in_units=2))
+        net.add(inner)
+    whole = gp.summary(net, file=None)
+    s = gp.summary(net, fold_repeats=True, file=None)
+    assert [(r.path, r.repeat, r.params, r.folded, r.folded_rows) for r in s.rows] == \
+        [('', 1, 24, 0, 0), ('0', 2, 24, 24, len(whole.rows) - 2)]
+    assert '0-1: 2 × Sequential' in str(s) and f'{len(whole.rows) - 2} rows folded' in str(s)
+
+
 def test_fold_repeats_never_hides_a_tie():
     s = gp.summary(nets.deck_tied(), fold_repeats=True, file=None)
     assert '2.weight' in [r.path for r in s.rows]

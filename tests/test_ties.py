@@ -345,6 +345,23 @@ def test_share_refreshes_a_hybridized_blocks_graph():
     onp.testing.assert_allclose(b(x).asnumpy(), a(x).asnumpy(), rtol=1e-6)
 
 
+@pytest.mark.skipif(_compat.HAS_SHARE_PARAMETERS, reason='params= at construction is MXNet 1.x')
+def test_params_from_a_block_tied_by_share_ties_to_the_same_parameters():
+    """1.x's params= ties transitively (Dense(params=clone.collect_params()) uses what the
+    clone uses); a clone tied by gp.share must pass its tie on the same way. Found by the
+    property tests: the third layer got new Parameters, and a fourth made collect_params()
+    fail on two different Parameters with one name."""
+    shared = nn.Dense(2, in_units=3)
+    clone = gp.share(nn.Dense(2, in_units=3), shared)
+    net = nn.Sequential()
+    net.add(shared, clone, *[nn.Dense(2, in_units=3, params=clone.collect_params())
+                             for _ in range(2)])
+    zoo.initialize(net)
+    assert gp.tie_groups(net) == [['0.weight', '1.weight', '2.weight', '3.weight'],
+                                  ['0.bias', '1.bias', '2.bias', '3.bias']]
+    assert len(net.collect_params().keys()) == 2     # what Trainer and initialize see: once each
+
+
 @pytest.mark.parametrize('src, message', [
     (nn.Dense(3, in_units=5), "'weight': different shapes: dst is (3, 4), src is (3, 5)"),
     (nn.Dense(3, in_units=4, dtype='float16'),
