@@ -336,8 +336,8 @@ def _check_not_on_servers(path: str, assignments: list[Assignment]) -> None:
     servers' values over the loaded ones, and MXNet cannot reset such a KVStore."""
     held = [a.names[0] for a in assignments if _compat.held_by_servers(a.param)]
     if held:
-        shown = ', '.join(map(repr, held[:5])) + (f' and {len(held) - 5} more' if len(held) > 5
-                                                   else '')
+        more = f' and {len(held) - 5} more' if len(held) > 5 else ''
+        shown = ', '.join(map(repr, held[:5])) + more
         raise CheckpointError(
             f'{path}: nothing was loaded: {shown} are updated on the parameter servers of a '
             f'distributed KVStore (a Trainer with update_on_kvstore that has taken a step), '

@@ -83,7 +83,9 @@ def check_workers(block: gluon.Block, kvstore: Any, local_check: Callable[[], Di
 def _initialized(block: gluon.Block) -> Tuple[List[str], Dict[str, List[str]], List[Any]]:
     """Names, tied names and first-device arrays of the initialized parameters."""
     _compat.sync()
-    names, arrays, first = [], [], {}
+    names: List[str] = []
+    arrays: List[Any] = []
+    first: Dict[int, str] = {}
     aliases: Dict[str, List[str]] = {}
     for name, param in named_parameters(block, remove_duplicate=False):
         if id(param) in first:

@@ -4,6 +4,8 @@ SCENARIO FOLDER``. Each outcome is printed as one line ``RESULT <json>`` the tes
 Scenarios:
   replicas   equal replicas; one parameter one ulp off on the last rank; save from rank 0
              and load on every worker; then the same with an optimizer on the servers
+  trainer    a Trainer whose servers update the weights (the 'dist' default) takes a
+             step: loading into it is refused, nothing changes; its state cannot be saved
   kill       save once; then, during a second save, write FOLDER/ready-<rank> holding the
              process id (rank 0: its file written, not yet renamed; the others: on
              arrival) and wait to be killed; every survivor reports its error
@@ -75,6 +77,36 @@ def replicas(kv, folder):
     report('optimizer mode', value=_kv_channel.channel_for(kv).optimizer_mode)
 
 
+def trainer(kv, folder):
+    from mxnet import autograd, gluon
+    net = network(kv)
+    path = os.path.join(folder, 'model.safetensors')
+    gp.save(net, path, kvstore=kv, timeout=TIMEOUT)
+    step = gluon.Trainer(net.collect_params(), 'sgd', {'learning_rate': 0.1}, kvstore=kv)
+    with autograd.record():
+        loss = sum(net(_compat.array_from_numpy(onp.ones((2, 20), 'float32'), device)).sum()
+                   for device in net_devices(net))
+    loss.backward()
+    step.step(2)
+    before = values(net)
+    outcome('load', lambda: gp.load(net, path))
+    outcome('load with kvstore', lambda: gp.load(net, path, kvstore=kv, timeout=TIMEOUT))
+    outcome('unchanged', lambda: all(onp.array_equal(v, before[n])
+                                     for n, v in values(net).items()))
+    outcome('replicas', lambda: len(gp.check_replicas(net, kvstore=kv, timeout=TIMEOUT)))
+    outcome('save state', lambda: gp.save(net, path, kvstore=kv, trainer=step, timeout=TIMEOUT))
+    outcome('file kept', lambda: gp.verify(path).checked == list(before))
+
+
+def net_devices(net):
+    return _compat.param_devices(next(iter(gp.named_parameters(net)))[1])
+
+
+def values(net):
+    _compat.sync()
+    return {name: p.list_data()[0].asnumpy() for name, p in gp.named_parameters(net)}
+
+
 def kill(kv, folder, victim):
     net = network(kv)
     path = os.path.join(folder, 'model.safetensors')
@@ -108,6 +140,8 @@ def main():
     report('started', rank=kv.rank, workers=kv.num_workers, pid=os.getpid())
     if scenario == 'replicas':
         replicas(kv, folder)
+    elif scenario == 'trainer':
+        trainer(kv, folder)
     else:
         kill(kv, folder, int(sys.argv[3]))
 

@@ -246,3 +246,21 @@ def test_the_launcher_ends_a_worker_at_its_deadline():
         (finished,) = running.wait(2.0)
     assert finished.returncode == launch_local.TIMED_OUT and finished.stdout == 'up\n'
     assert _leftovers(running) == []
+
+
+def test_a_trainer_whose_servers_hold_the_weights_is_not_loaded_behind_its_back(cluster,
+                                                                                tmp_path):
+    # After a step, the servers of a 'dist' KVStore hold the weights (update_on_kvstore):
+    # values loaded on the workers would be replaced at the next step.
+    finished = cluster(2, 'trainer', tmp_path).wait(DEADLINE)
+    assert [w.returncode for w in finished] == [0, 0], finished[0].stderr
+    for steps in results(finished).values():
+        for step in ('load', 'load with kvstore'):
+            assert steps[step]['error'] == 'CheckpointError'
+            assert 'nothing was loaded' in steps[step]['message']
+            assert 'update_on_kvstore=False' in steps[step]['message']
+        assert steps['unchanged'] == {'value': True}
+        assert steps['replicas'] == {'value': len(list(gp.named_parameters(reference_net())))}
+        assert steps['save state']['error'] == 'CheckpointError'
+        assert "optimizer state lives on its servers" in steps['save state']['message']
+        assert steps['file kept'] == {'value': True}

@@ -173,3 +173,25 @@ def test_resume_training_with_optimizer_state():
         assert gluon.startswith('failed') and 'Incompatible attr' in gluon
     else:                             # 2.0: it runs, and drifts from the uninterrupted run
         assert float(re.match(r'max difference ([\d.]+)', gluon).group(1)) > 0
+
+
+def test_distributed_training_checks_replicas_and_checkpoints_from_rank_0():
+    out = run('distributed_training.py')     # a two-worker KVStore cluster on loopback
+    assert '2 workers start from identical replicas' in out
+    for step in (5, 10, 15, 20):
+        assert re.search(rf'step {step}: loss [\d.]+, replicas identical on 2 workers', out)
+    for step in (10, 20):
+        assert (f"step {step}: rank 0 saved step{step}.safetensors {{'step': '{step}', "
+                f"'gluonparams.num_workers': '2', 'gluonparams.writer_rank': '0'}}") in out
+    # the restart: rank 1 loaded the older file; both workers get the same error
+    for rank, step in ((0, 20), (1, 10)):
+        assert (f'rank {rank} (loaded step{step}.safetensors) caught ReplicaError: 4 '
+                f'parameters differ between the 2 workers') in out
+    assert out.count("  '0.weight': rank 1 differs from rank 0") == 2
+    assert ('every worker loaded step20.safetensors (4 names): replicas identical again'
+            in out)
+
+
+def test_local_launcher_starts_a_cluster_whose_workers_know_their_ranks():
+    out = run('launch_local.py')          # no script: each worker reports its rank
+    assert sorted(out.splitlines()) == ['rank 0 of 2 ready', 'rank 1 of 2 ready']
