@@ -12,6 +12,8 @@ import math
 import os
 import re
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -264,3 +266,14 @@ def test_a_trainer_whose_servers_hold_the_weights_is_not_loaded_behind_its_back(
         assert steps['save state']['error'] == 'CheckpointError'
         assert "optimizer state lives on its servers" in steps['save state']['message']
         assert steps['file kept'] == {'value': True}
+
+
+def test_the_distributed_benchmark_runs_at_a_tiny_size():
+    # its numbers are not checked here: speed belongs to benchmarks/, not to the suite
+    done = subprocess.run([sys.executable, str(HERE.parent / 'benchmarks' / 'bench_distributed.py'),
+                           '--model', 'deck-tied', '--repeat', '1', '--timeout', '60'],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    for line in ('deck-tied: 6 parameters', 'check_replicas(kvstore=)', 'of which hashing',
+                 'one kv.pushpull of all params', 'check_replicas / pushpull'):
+        assert line in done.stdout
