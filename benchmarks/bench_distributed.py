@@ -20,7 +20,6 @@ Rank 0 prints the times and the ratio:
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 import mxnet as mx
@@ -31,16 +30,7 @@ from gluonparams import _compat, distributed, zoo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / 'examples'))
 import launch_local  # noqa: E402  (the cluster launcher beside the examples)
-
-
-def best(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        mx.nd.waitall()
-        times.append(time.perf_counter() - start)
-    return min(times)
+from bench_checkpoint import best  # noqa: E402  (beside this file: best of N, MXNet's work done)
 
 
 def worker(model, repeat):
