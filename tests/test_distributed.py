@@ -277,3 +277,13 @@ def test_the_distributed_benchmark_runs_at_a_tiny_size():
     for line in ('deck-tied: 6 parameters', 'check_replicas(kvstore=)', 'of which hashing',
                  'one kv.pushpull of all params', 'check_replicas / pushpull'):
         assert line in done.stdout
+
+
+def test_the_drift_measurement_runs_at_a_tiny_size():
+    done = subprocess.run([sys.executable, str(HERE.parent / 'benchmarks' / 'measure_drift.py'),
+                           '--runs', '1', '--steps', '2'], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    for setting in ('False', 'True'):
+        assert re.search(rf'update_on_kvstore={setting}: replicas differed in [01] of 1 runs '
+                         rf'of 2 steps', done.stdout)
