@@ -20,22 +20,18 @@ import sys
 from pathlib import Path
 
 from mxnet import autograd, gluon, kv as kvstore, np, npx, random
-from mxnet.gluon import nn
 
 import gluonparams as gp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / 'examples'))
 import launch_local  # noqa: E402  (the cluster launcher beside the examples)
+from distributed_training import build  # noqa: E402  (the example's network)
 
 
 def worker(update_on_kvstore, steps):
     npx.set_np()
     kv = kvstore.create('dist_sync')
-    random.seed(0)
-    net = nn.Sequential()
-    net.add(nn.Dense(16, activation='relu'), nn.Dense(1))
-    net.initialize()
-    net(np.zeros((1, 10)))
+    net = build()                            # the same initial values on every worker
     random.seed(100 + kv.rank)
     X = np.random.uniform(size=(4, 32, 10))
     Y = X.sum(axis=2, keepdims=True)
