@@ -15,10 +15,10 @@ from mxnet import gluon
 from . import _compat
 from ._ckpt_model import CheckpointInfo, TensorInfo
 from ._render import shape_text
-from .ties import groups_by_identity
+from .ties import groups_by_identity, named_groups
 from .tree import named_parameters
 
-__all__ = ['Assignment', 'LoadPlan', 'make_plan', 'named_groups']
+__all__ = ['Assignment', 'LoadPlan', 'make_plan']
 
 
 @dataclass
@@ -92,15 +92,6 @@ def make_plan(block: gluon.Block, info: CheckpointInfo,
     loaded = {n: a.param for a in plan.assignments for n in a.names}
     plan.untied = _untied(info.ties, loaded)
     return plan
-
-
-def named_groups(pairs: list[tuple[str, gluon.Parameter]]
-                 ) -> list[tuple[gluon.Parameter, list[str]]]:
-    """Each distinct Parameter with every name it has (ties by identity), in the order
-    of first names."""
-    tied = {names[0]: names for names in groups_by_identity(pairs)}
-    later = {name for names in tied.values() for name in names[1:]}
-    return [(param, tied.get(name, [name])) for name, param in pairs if name not in later]
 
 
 def _match(plan: LoadPlan, param, names, sources, file_group) -> None:

@@ -325,12 +325,16 @@ def load_init(param: gluon.Parameter, data: Any, devices: Optional[List[Any]]) -
     param._load_init(data, devices)
 
 
+def _trainer_of(param: gluon.Parameter) -> Any:
+    """The Trainer ``param`` was given to, or None (2.0 holds it by weak reference)."""
+    trainer = param._trainer
+    return trainer() if isinstance(trainer, weakref.ref) else trainer
+
+
 def written_directly(param: gluon.Parameter) -> None:
     """Tell a Trainer that keeps its own copy of ``param`` (``update_on_kvstore``) that
     the value changed behind its back, as ``Parameter.set_data`` does."""
-    trainer = param._trainer
-    if isinstance(trainer, weakref.ref):
-        trainer = trainer()
+    trainer = _trainer_of(param)
     if (trainer is not None and trainer._kv_initialized and trainer._update_on_kvstore
             and param not in trainer._params_to_init):
         trainer._reset_kvstore()
@@ -339,9 +343,7 @@ def written_directly(param: gluon.Parameter) -> None:
 def held_by_servers(param: gluon.Parameter) -> bool:
     """True when the servers of a distributed KVStore keep ``param``'s value for a
     Trainer that has started (``update_on_kvstore``): the workers only pull it."""
-    trainer = param._trainer
-    if isinstance(trainer, weakref.ref):
-        trainer = trainer()
+    trainer = _trainer_of(param)
     return bool(trainer is not None and trainer._kv_initialized and trainer._update_on_kvstore
                 and trainer._kvstore is not None and 'dist' in trainer._kvstore.type
                 and param not in trainer._params_to_init)

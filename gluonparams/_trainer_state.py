@@ -25,8 +25,8 @@ from mxnet import gluon
 
 from . import _compat
 from ._ckpt_model import OPTIMIZER_PREFIX, WriteItem, check_dtype
-from ._ckpt_plan import named_groups
 from .errors import CheckpointError, OptionError
+from .ties import named_groups
 from .tree import named_parameters
 
 __all__ = ['FORMAT', 'OptimizerReport', 'capture', 'in_network_order', 'layout_of', 'names_in',

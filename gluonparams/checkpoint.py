@@ -23,13 +23,14 @@ from . import _compat, _trainer_restore, _trainer_state
 from ._ckpt_files import check_checksums, format_of, read_into, read_values, write_file
 from ._ckpt_io import CheckpointFile, parallel_map
 from ._ckpt_model import OPTIMIZER_KEY, CheckpointInfo, WriteItem, check_dtype
-from ._ckpt_plan import Assignment, make_plan, named_groups
+from ._ckpt_plan import Assignment, make_plan
 from ._render import shape_text
 from ._trainer_state import OptimizerReport
 from .devices import as_devices, check_replicas
 from .distributed import DEFAULT_TIMEOUT, load_on_every_worker, save_from_rank0
 from .errors import CheckpointError, OptionError, PatternError, check_option
 from .select import as_matcher
+from .ties import named_groups
 from .tree import named_parameters
 
 __all__ = ['LoadReport', 'OptimizerReport', 'VerifyReport', 'inspect', 'load', 'save', 'verify']

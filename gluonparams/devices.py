@@ -17,6 +17,7 @@ from mxnet import gluon
 from . import _compat
 from .distributed import DEFAULT_TIMEOUT, check_workers
 from .errors import DeviceError, ReplicaError
+from .ties import named_groups
 from .tree import named_parameters
 
 __all__ = ['as_devices', 'available_devices', 'to_device', 'check_replicas', 'Divergence']
@@ -222,10 +223,8 @@ def check_replicas(block: gluon.Block, *, device: Any = None, kvstore: Any = Non
 
 def _aliases(block: gluon.Block) -> Dict[int, List[str]]:
     """The second and later names of each tied parameter, by identity."""
-    names: Dict[int, List[str]] = {}
-    for name, param in named_parameters(block, remove_duplicate=False):
-        names.setdefault(id(param), []).append(name)
-    return {key: found[1:] for key, found in names.items() if len(found) > 1}
+    return {id(param): names[1:] for param, names in
+            named_groups(list(named_parameters(block, remove_duplicate=False))) if len(names) > 1}
 
 
 def _copies(param: gluon.Parameter) -> List[Tuple[str, Any]]:

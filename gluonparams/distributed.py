@@ -27,6 +27,7 @@ from . import _compat
 from ._ckpt_io import parallel_map
 from ._kv_channel import Channel, channel_for, check_timeout
 from .errors import CheckpointError, ReplicaError
+from .ties import named_groups
 from .tree import named_parameters
 
 __all__ = ['DEFAULT_TIMEOUT', 'WorkerDivergence', 'check_workers', 'load_on_every_worker',
@@ -83,19 +84,12 @@ def check_workers(block: gluon.Block, kvstore: Any, local_check: Callable[[], Di
 def _initialized(block: gluon.Block) -> Tuple[List[str], Dict[str, List[str]], List[Any]]:
     """Names, tied names and first-device arrays of the initialized parameters."""
     _compat.sync()
-    names: List[str] = []
-    arrays: List[Any] = []
-    first: Dict[int, str] = {}
-    aliases: Dict[str, List[str]] = {}
-    for name, param in named_parameters(block, remove_duplicate=False):
-        if id(param) in first:
-            aliases[first[id(param)]].append(name)
-        elif _compat.is_initialized(param):
-            first[id(param)] = name
-            aliases[name] = []
-            names.append(name)
-            arrays.append(param.list_data()[0])
-    return names, aliases, arrays
+    groups = [(param, group) for param, group in
+              named_groups(list(named_parameters(block, remove_duplicate=False)))
+              if _compat.is_initialized(param)]
+    aliases = {group[0]: group[1:] for _, group in groups}
+    return ([group[0] for _, group in groups], aliases,
+            [param.list_data()[0] for param, _ in groups])
 
 
 def _structure(names: List[str], aliases: Dict[str, List[str]], arrays: List[Any]) -> onp.ndarray:

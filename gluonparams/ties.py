@@ -26,6 +26,7 @@ __all__ = [
     'describe_ties',
     'find_copies',
     'groups_by_identity',
+    'named_groups',
     'share',
     'tie_groups',
     'ties_text',
@@ -42,6 +43,15 @@ def groups_by_identity(pairs: Iterable[tuple[str, gluon.Parameter]]) -> list[lis
     for name, param in pairs:
         by_id.setdefault(id(param), []).append(name)
     return [names for names in by_id.values() if len(names) > 1]
+
+
+def named_groups(pairs: list[tuple[str, gluon.Parameter]]
+                 ) -> list[tuple[gluon.Parameter, list[str]]]:
+    """Each distinct Parameter with every name it has (ties by identity), in the order
+    of first names."""
+    tied = {names[0]: names for names in groups_by_identity(pairs)}
+    later = {name for names in tied.values() for name in names[1:]}
+    return [(param, tied.get(name, [name])) for name, param in pairs if name not in later]
 
 
 def tie_groups(block: gluon.Block) -> list[list[str]]:
