@@ -26,7 +26,8 @@ import mxnet as mx
 import numpy as onp
 
 import gluonparams as gp
-from gluonparams import _compat, distributed, zoo
+from gluonparams import _compat, zoo
+from gluonparams.distributed import _workers as distributed
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / 'examples'))
 import launch_local  # noqa: E402  (the cluster launcher beside the examples)

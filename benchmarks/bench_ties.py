@@ -20,7 +20,7 @@ from mxnet.gluon import nn
 
 import gluonparams as gp
 from gluonparams import zoo
-from gluonparams.ties import groups_by_identity
+from gluonparams.tree import groups_by_identity
 
 
 def tied_wide(n):

@@ -11,6 +11,7 @@ from typing import Any, Iterable, List, Optional, Tuple
 import mxnet as mx
 import numpy as onp
 from mxnet import gluon
+from mxnet.gluon.model_zoo import vision
 
 MXNET_VERSION: str = mx.__version__
 
@@ -150,7 +151,6 @@ def share_parameters(dst: gluon.Block, shared: dict) -> None:
 
 def model_zoo_names() -> List[str]:
     """The names ``mxnet.gluon.model_zoo.vision.get_model`` accepts (it keeps no public list)."""
-    from mxnet.gluon.model_zoo import vision
     try:
         vision.get_model('\0')
     except ValueError as e:
@@ -159,7 +159,7 @@ def model_zoo_names() -> List[str]:
 
 
 def model_zoo_get(name: str) -> gluon.Block:
-    from mxnet.gluon.model_zoo import vision
+    """A model-zoo network by name, without pretrained weights."""
     return vision.get_model(name, pretrained=False)
 
 

@@ -1,26 +1,10 @@
 """Text renderings of a Summary: the tree the deck draws and a flat table."""
 
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 from tabulate import tabulate
 
-_ASCII = str.maketrans({'├': '|', '└': '`', '│': '|', '─': '-', '→': '>', '×': 'x',
-                        '·': '-', '…': '.'})
-
-
-def _size_text(n: float) -> str:
-    for unit in ('B', 'KiB', 'MiB', 'GiB'):
-        if n < 1024 or unit == 'GiB':
-            return f'{n} {unit}' if unit == 'B' else f'{n:.2f} {unit}'
-        n /= 1024
-    return f'{n} B'  # pragma: no cover
-
-
-def shape_text(shape) -> str:
-    if shape is None:
-        return '?'
-    dims = ['?' if d is None else str(d) for d in shape]
-    return '(' + ', '.join(dims) + (',)' if len(dims) == 1 else ')')
+from ._text import shape_text, size_text, to_ascii, tree_prefixes
 
 
 def _count_text(row) -> str:
@@ -54,27 +38,9 @@ def _notes(row) -> str:
     return ', '.join(notes)
 
 
-def _tree_prefixes(rows) -> List[str]:
-    """Branch drawing for each row, from depths alone (rows are in tree order)."""
-    last = [True] * len(rows)
-    sibling_follows: Dict[int, bool] = {}
-    for i in range(len(rows) - 1, 0, -1):
-        d = rows[i].depth
-        last[i] = not sibling_follows.get(d, False)
-        sibling_follows = {k: v for k, v in sibling_follows.items() if k < d}
-        sibling_follows[d] = True
-    prefixes = [''] * len(rows)
-    stems: List[str] = []
-    for i in range(1, len(rows)):
-        del stems[rows[i].depth - 1:]
-        prefixes[i] = ''.join(stems) + ('└─ ' if last[i] else '├─ ')
-        stems.append('   ' if last[i] else '│  ')
-    return prefixes
-
-
 def render_tree(summary, ascii: bool = False) -> str:
     rows = summary.rows
-    prefixes = _tree_prefixes(rows)
+    prefixes = tree_prefixes(rows)
     uniform = len({r.devices for r in rows if r.kind == 'param'}) <= 1
     outputs = any(r.output_shape for r in rows)
     header = ['Name', 'Shape', 'Dtype', 'Grad', 'Params', 'Notes']
@@ -102,7 +68,7 @@ def render_tree(summary, ascii: bool = False) -> str:
         lines.append('  '.join(cells).rstrip())
     rule = '─' * max(len(line) for line in lines)
     text = '\n'.join([lines[0], rule] + lines[1:] + [rule] + footer(summary))
-    return text.translate(_ASCII) if ascii else text
+    return to_ascii(text) if ascii else text
 
 
 def _insert_global_names(table: List[List[str]], rows) -> None:
@@ -117,7 +83,7 @@ def _insert_global_names(table: List[List[str]], rows) -> None:
 
 def footer(summary) -> List[str]:
     what = 'Selected params' if summary.selected else 'Total params'
-    lines = [f'{what}: {summary.total_params:,} ({_size_text(summary.total_bytes)})',
+    lines = [f'{what}: {summary.total_params:,} ({size_text(summary.total_bytes)})',
              f'Trainable params: {summary.trainable_params:,}',
              f'Non-trainable params: {summary.non_trainable_params:,}']
     if summary.unknown_params:

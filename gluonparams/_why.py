@@ -3,11 +3,11 @@
 from typing import Any
 
 import mxnet as mx
-import numpy as onp
 from mxnet import gluon
 
 from . import _compat
-from ._render import shape_text
+from ._arrays import difference
+from ._text import shape_text
 
 
 def _shapes_match(a: gluon.Parameter, b: gluon.Parameter) -> bool:
@@ -74,16 +74,11 @@ def _aliased(a: gluon.Parameter, b: gluon.Parameter) -> str | None:
 
 
 def _by_value(a: gluon.Parameter, b: gluon.Parameter) -> str:
-    worst, where = 0.0, ''
     arrays_b = _arrays(b)
-    for device, array in _arrays(a).items():
-        va, vb = array.asnumpy(), arrays_b[device].asnumpy()
-        if onp.array_equal(va, vb, equal_nan=va.dtype.kind == 'f'):
-            continue
-        diff = onp.abs(va.astype('float64') - vb.astype('float64'))
-        gap = float(onp.where(onp.isnan(diff), onp.inf, diff).max())
-        if where == '' or gap > worst:
-            worst, where = gap, device
-    if not where:
+    found = [(device, d) for device, array in _arrays(a).items()
+             if (d := difference(array.asnumpy(), arrays_b[device].asnumpy())) is not None]
+    if not found:
         return 'equal but not tied: a copy (separate Parameters holding equal values)'
-    return f'different values (largest difference {worst:.3g}, on {where})'
+    device, worst = max(found, key=lambda x: -1.0 if x[1].max_abs != x[1].max_abs
+                        else x[1].max_abs)
+    return f'different values ({worst.text("largest difference")}, on {device})'

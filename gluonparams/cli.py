@@ -3,15 +3,17 @@
 import argparse
 import json
 import sys
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
 import mxnet as mx
 
 from . import _compat, zoo
+from ._text import to_ascii
+from .checkpoint import convert, diff, inspect, verify
 from .errors import GluonParamsError, OptionError, PathError, PatternError
-from .select import compile_matcher
+from .select import as_matcher, compile_matcher
 from .stats import fill_gradients, stats
-from .summary import summary
+from .summary import print_tree, summary
 from .ties import describe_ties, ties_text
 
 # bad requests (a wrong name, pattern or option) exit 2, like argparse's own errors
@@ -60,9 +62,9 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     elif args.format == 'table':
         print(result.table())
         print()
-        print('\n'.join(_footer(result)))
+        print('\n'.join(result.footer()))
     else:
-        summary_print(result)
+        print_tree(result, sys.stdout)
     return 0
 
 
@@ -76,16 +78,6 @@ def _cmd_ties(args: argparse.Namespace) -> int:
     else:
         print(ties_text(f'{args.model} ({type(net).__name__})', records))
     return 0
-
-
-def _footer(result) -> List[str]:
-    from ._render import footer
-    return footer(result)
-
-
-def summary_print(result) -> None:
-    from .summary import _print
-    _print(result, sys.stdout)
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:
@@ -157,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# --- checkpoint commands (logic in gluonparams.checkpoint and _ckpt_tools) ---
+# --- checkpoint commands (logic in gluonparams.checkpoint) ---
 
 _CHECKPOINT_COMMANDS = [
     ('inspect', ['FILE'], 'show a checkpoint\'s tree, shapes, dtypes, ties and metadata',
@@ -193,18 +185,15 @@ def _show(info, fmt: str, **options) -> None:
     if fmt == 'json':
         print(json.dumps(info.to_dict(), indent=2))
         return
-    from ._ckpt_render import render_checkpoint
-    text = render_checkpoint(info, **options)
+    text = info.render(**options)
     try:
         text.encode(getattr(sys.stdout, 'encoding', None) or 'utf-8')
     except (UnicodeEncodeError, LookupError):
-        text = render_checkpoint(info, ascii=True, **options)
+        text = to_ascii(text)
     print(text)
 
 
 def _summary_of_file(args: argparse.Namespace) -> int:
-    from .checkpoint import inspect
-    from .select import as_matcher
     if args.model != zoo.DEFAULT or args.input_shape or args.fold:
         raise OptionError('summary FILE draws the checkpoint\'s tree: --model, --input-shape '
                           'and --fold apply to networks only')
@@ -213,26 +202,22 @@ def _summary_of_file(args: argparse.Namespace) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from .checkpoint import inspect
     _show(inspect(args.file), args.format, details=True)
     return 0
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from .checkpoint import verify
     print(verify(args.file))
     return 0
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:
-    from ._ckpt_tools import diff
     result = diff(args.a, args.b)
     print(result)
     return 1 if result.differ else 0
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    from ._ckpt_tools import convert
     info = convert(args.src, args.dst)
     print(f'wrote {args.dst} ({info.format}): {len(info.tensors)} tensors, '
           f'{info.total_params:,} parameters, {len(info.ties)} ties')

@@ -11,14 +11,13 @@ from functools import partial
 from typing import Any, Dict, List, Optional, Tuple
 
 import mxnet as mx
-import numpy as onp
 from mxnet import gluon
 
 from . import _compat
+from ._arrays import difference
 from .distributed import DEFAULT_TIMEOUT, check_workers
 from .errors import DeviceError, ReplicaError
-from .ties import named_groups
-from .tree import named_parameters
+from .tree import named_groups, named_parameters
 
 __all__ = ['as_devices', 'available_devices', 'to_device', 'check_replicas', 'Divergence']
 
@@ -91,7 +90,9 @@ def to_device(block: gluon.Block, device: Any) -> gluon.Block:
             chosen; nothing is moved.
 
     Examples:
-        >>> gp.to_device(net, ['cpu(0)', 'cpu(1)'])  # doctest: +SKIP
+        >>> net = gp.to_device(net, ['cpu(0)', 'cpu(1)'])
+        >>> gp.check_replicas(net)['0.weight']
+        ['cpu(0)', 'cpu(1)']
     """
     targets = as_devices(device)
     check_replicas(block)
@@ -196,6 +197,8 @@ def check_replicas(block: gluon.Block, *, device: Any = None, kvstore: Any = Non
         OptionError: ``kvstore`` is not a synchronous KVStore, or a bad ``timeout``.
 
     Examples:
+        >>> gp.check_replicas(net)                    # one device: nothing to compare
+        {}
         >>> gp.check_replicas(net, kvstore=kv)        # every worker  # doctest: +SKIP
         {'0.weight': ['rank 0', 'rank 1'], '0.bias': ['rank 0', 'rank 1']}
     """
@@ -204,27 +207,20 @@ def check_replicas(block: gluon.Block, *, device: Any = None, kvstore: Any = Non
                              timeout=timeout)
     wanted = None if device is None else [_compat.device_name(d) for d in as_devices(device)]
     mx.nd.waitall()
-    aliases = _aliases(block)
     checked: Dict[str, List[str]] = {}
     found: List[Divergence] = []
     seen_devices: set = set()
-    for name, param in named_parameters(block):
+    for param, (name, *also) in named_groups(block):
         copies = _copies(param)
         seen_devices.update(d for d, _ in copies)
         copies = [(d, arr) for d, arr in copies if wanted is None or d in wanted]
         if len(copies) > 1:
             checked[name] = [d for d, _ in copies]
-            found += _compare(name, aliases.get(id(param), []), copies)
+            found += _compare(name, also, copies)
     _check_wanted(wanted, seen_devices)
     if found:
         raise ReplicaError(_replica_message(found), found)
     return checked
-
-
-def _aliases(block: gluon.Block) -> Dict[int, List[str]]:
-    """The second and later names of each tied parameter, by identity."""
-    return {id(param): names[1:] for param, names in
-            named_groups(list(named_parameters(block, remove_duplicate=False))) if len(names) > 1}
 
 
 def _copies(param: gluon.Parameter) -> List[Tuple[str, Any]]:
@@ -237,30 +233,14 @@ def _copies(param: gluon.Parameter) -> List[Tuple[str, Any]]:
 
 def _compare(name: str, also: List[str], copies: List[Tuple[str, Any]]) -> List[Divergence]:
     """Each copy after the first whose bits differ from the first's."""
-    reference_device, reference = copies[0][0], copies[0][1].asnumpy().reshape(-1)
+    reference_device, reference = copies[0][0], copies[0][1].asnumpy()
     out = []
     for device, arr in copies[1:]:
-        other = arr.asnumpy().reshape(-1)
-        differs = _bits_differ(reference, other)
-        if differs.any():
-            a = reference[differs].astype(onp.float64)
-            b = other[differs].astype(onp.float64)
-            diff = onp.abs(a - b)
-            numeric = diff[~onp.isnan(diff)]
-            out.append(Divergence(
-                name, list(also), reference_device, device, int(differs.sum()),
-                int(reference.size), float(numeric.max()) if numeric.size else float('nan'),
-                int((onp.isnan(a) != onp.isnan(b)).sum())))
+        found = difference(reference, arr.asnumpy())
+        if found is not None:
+            out.append(Divergence(name, list(also), reference_device, device, found.differing,
+                                  found.size, found.max_abs, found.nan_mismatch))
     return out
-
-
-def _bits_differ(a: onp.ndarray, b: onp.ndarray) -> onp.ndarray:
-    """Per value of two flat arrays of one dtype: do their bit patterns differ?"""
-    a, b = onp.ascontiguousarray(a), onp.ascontiguousarray(b)
-    width = a.dtype.itemsize
-    if width in (1, 2, 4, 8):               # one unsigned integer per value
-        return a.view(f'u{width}') != b.view(f'u{width}')
-    return (a.view(onp.uint8) != b.view(onp.uint8)).reshape(a.size, -1).any(axis=1)
 
 
 def _check_wanted(wanted: Optional[List[str]], seen: set) -> None:

@@ -125,9 +125,10 @@ def select(block: gluon.Block, pattern: Patterns = None, *, exclude: Patterns = 
         OptionError: an unknown ``mode``.
 
     Examples:
-        >>> gp.select(net, 'weight')                   # doctest: +SKIP
-        {'0.weight': Parameter (shape=(8, 4), ...), '1.weight': ...}
-        >>> gp.select(net, '*.running_*', mode='glob')  # doctest: +SKIP
+        >>> list(gp.select(net, 'weight'))
+        ['0.weight', '1.weight', '3.weight']
+        >>> list(gp.select(net, '*.bias', mode='glob', remove_duplicate=False))
+        ['0.bias', '1.bias', '2.bias', '3.bias']
     """
     matches = compile_matcher(pattern, exclude=exclude, mode=mode)
     names = []
@@ -180,7 +181,10 @@ def freeze(block: gluon.Block, pattern: Patterns = None, *, exclude: Patterns = 
         never train, such as BatchNorm running statistics, are left out).
 
     Examples:
-        >>> gp.freeze(net, 'features')                # doctest: +SKIP
+        >>> list(gp.freeze(net, '^[012][.]'))
+        ['0.weight', '0.bias', '1.weight', '1.bias']
+        >>> net[3].weight.grad_req, net[0].weight.grad_req
+        ('write', 'null')
     """
     changed = {}
     for name, param in select(block, pattern, exclude=exclude, mode=mode).items():
@@ -279,7 +283,8 @@ def no_weight_decay(block: gluon.Block, pattern: Patterns = NO_DECAY, *,
         The parameters whose ``wd_mult`` changed.
 
     Examples:
-        >>> gp.no_weight_decay(net)                   # doctest: +SKIP
-        >>> trainer = gluon.Trainer(net.collect_params(), 'sgd', {'wd': 1e-4})  # doctest: +SKIP
+        >>> list(gp.no_weight_decay(net))
+        ['0.bias', '1.bias', '3.bias']
+        >>> trainer = gluon.Trainer(net.collect_params(), 'sgd', {'wd': 1e-4})
     """
     return configure(block, pattern, exclude=exclude, mode=mode, wd_mult=0.0)

@@ -196,8 +196,12 @@ def stats(block: gluon.Block, pattern: Patterns = None, *, grad: bool = False,
         PatternError: a malformed pattern.
 
     Examples:
-        >>> print(gp.stats(net))                      # doctest: +SKIP
-        >>> [r.name for r in gp.stats(net, grad=True).flagged]  # doctest: +SKIP
+        >>> report = gp.stats(net)
+        >>> report['0.weight'].size, report.flagged
+        (160, [])
+        >>> print(report)                              # doctest: +ELLIPSIS
+        Name      Shape     Mean  ...
+        No flags: 6 parameter(s) look sane.
     """
     default_init = _checked_init(init)
     want = _one_device(device)

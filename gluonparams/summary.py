@@ -12,15 +12,16 @@ from dataclasses import asdict, dataclass, field
 from math import prod
 from typing import Any, Dict, List, Optional, TextIO, Tuple
 
+import numpy as onp
 from mxnet import gluon
 
 from . import _compat
+from ._render import footer, render_table, render_tree
 from .errors import OptionError
 from .select import as_matcher
-from .ties import groups_by_identity
-from .tree import walk
+from .tree import groups_by_identity, walk
 
-__all__ = ['summary', 'Summary', 'Row']
+__all__ = ['summary', 'Summary', 'Row', 'print_tree']
 
 Shape = Optional[Tuple[Optional[int], ...]]
 
@@ -88,7 +89,6 @@ class Summary:
     extra: Dict[str, Any] = field(default_factory=dict)
 
     def __str__(self) -> str:
-        from ._render import render_tree
         return render_tree(self)
 
     def __repr__(self) -> str:
@@ -98,8 +98,11 @@ class Summary:
 
     def table(self, tablefmt: str = 'simple') -> str:
         """A flat table of the visible rows, one per line, with full names (tabulate)."""
-        from ._render import render_table
         return render_table(self, tablefmt)
+
+    def footer(self) -> List[str]:
+        """The totals, unknown counts, ties and devices, one line each (the tree's footer)."""
+        return footer(self)
 
     def _repr_html_(self) -> str:
         return f'<pre style="line-height:1.25">{html.escape(str(self))}</pre>'
@@ -140,8 +143,8 @@ def summary(block: gluon.Block, *inputs: Any, depth: Optional[int] = None,
             global names.
 
     Examples:
-        >>> s = gp.summary(net, file=None)              # doctest: +SKIP
-        >>> s.total_params, s.ties                      # doctest: +SKIP
+        >>> s = gp.summary(net, file=None)
+        >>> s.total_params, s.ties
         (330, [['1.weight', '2.weight'], ['1.bias', '2.bias']])
     """
     if global_names and not _compat.HAS_GLOBAL_NAMES:
@@ -156,7 +159,7 @@ def summary(block: gluon.Block, *inputs: Any, depth: Optional[int] = None,
     result = _totals(block, rows, uses, select is not None)
     result.rows = [row for i, row in enumerate(rows) if i not in hidden]
     if file is not None:
-        _print(result, file)
+        print_tree(result, file)
     return result
 
 
@@ -312,8 +315,7 @@ def _totals(block, rows: List[Row], uses, selected: bool) -> Summary:
 
 
 def _itemsize(dtype: str) -> int:
-    import numpy
-    return numpy.dtype(dtype).itemsize
+    return onp.dtype(dtype).itemsize
 
 
 def _record_outputs(block, inputs) -> Dict[int, List[str]]:
@@ -352,8 +354,8 @@ def _shape_text(out) -> str:
     return type(out).__name__
 
 
-def _print(result: Summary, file: TextIO) -> None:
-    from ._render import render_tree
+def print_tree(result: Summary, file: TextIO) -> None:
+    """Print the tree to ``file``, in ASCII where its encoding lacks box drawing."""
     text = render_tree(result)
     encoding = getattr(file, 'encoding', None) or 'utf-8'
     try:

@@ -7,6 +7,7 @@ Gluon's structural names, the keys of ``collect_params()`` in MXNet 2.0: ``'0.we
 ``'features.3.conv.weight'``.
 """
 
+from collections.abc import Iterable
 from typing import Iterator, NamedTuple, Tuple, Union
 
 from mxnet import gluon
@@ -14,7 +15,8 @@ from mxnet import gluon
 from . import _compat
 from .errors import GluonParamsError, PathError
 
-__all__ = ['named_parameters', 'named_blocks', 'get', 'walk', 'Node']
+__all__ = ['named_parameters', 'named_blocks', 'get', 'walk', 'Node', 'groups_by_identity',
+           'named_groups']
 
 
 class Node(NamedTuple):
@@ -75,8 +77,10 @@ def named_parameters(block: gluon.Block, *, remove_duplicate: bool = True
             first. With ``False`` the names are exactly those of ``collect_params()``.
 
     Examples:
-        >>> dict(gp.named_parameters(net)).keys()  # doctest: +SKIP
-        dict_keys(['0.weight', '0.bias', '1.weight', '1.bias'])
+        >>> [name for name, _ in gp.named_parameters(net)]
+        ['0.weight', '0.bias', '1.weight', '1.bias', '3.weight', '3.bias']
+        >>> len(list(gp.named_parameters(net, remove_duplicate=False)))
+        8
     """
     seen = set()
     for node in walk(block, remove_duplicate=remove_duplicate):
@@ -108,6 +112,12 @@ def get(block: gluon.Block, path: str) -> Union[gluon.Block, gluon.Parameter]:
     Raises:
         PathError: no such path; the message names the path, the point where it
             stopped, and what exists there.
+
+    Examples:
+        >>> gp.get(net, '1.weight').shape
+        (8, 8)
+        >>> type(gp.get(net, '3')).__name__
+        'Dense'
     """
     if not isinstance(path, str):
         raise PathError(f'path must be a string such as "0.weight", found {path!r}')
@@ -135,3 +145,36 @@ def _describe_level(kids, params) -> str:
     if params:
         parts.append('parameters ' + ', '.join(repr(p) for p in params))
     return ' and '.join(parts) if parts else 'no blocks and no parameters'
+
+
+def groups_by_identity(pairs: Iterable[Tuple[str, gluon.Parameter]]) -> list[list[str]]:
+    """Group ``(name, Parameter)`` pairs by the Parameter's identity.
+
+    Returns one list of names per parameter seen under two or more names, ordered
+    by each group's first name, names in the order given.
+    """
+    by_id: dict[int, list[str]] = {}
+    for name, param in pairs:
+        by_id.setdefault(id(param), []).append(name)
+    return [names for names in by_id.values() if len(names) > 1]
+
+
+def named_groups(source: Union[gluon.Block, Iterable[Tuple[str, gluon.Parameter]]]
+                 ) -> list[Tuple[gluon.Parameter, list[str]]]:
+    """Each distinct Parameter with every name it has (ties by identity), in the order
+    of first names.
+
+    Args:
+        source: a network (walked once, every name of every parameter), or
+            ``(name, Parameter)`` pairs already collected.
+    """
+    pairs = list(named_parameters(source, remove_duplicate=False)
+                 if isinstance(source, gluon.Block) else source)
+    by_id: dict[int, Tuple[gluon.Parameter, list[str]]] = {}
+    for name, param in pairs:
+        entry = by_id.get(id(param))
+        if entry is None:
+            by_id[id(param)] = (param, [name])
+        else:
+            entry[1].append(name)
+    return list(by_id.values())

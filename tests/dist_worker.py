@@ -20,7 +20,9 @@ import mxnet as mx
 import numpy as onp
 
 import gluonparams as gp
-from gluonparams import _compat, _kv_channel, _safetensors_format
+from gluonparams import _compat
+from gluonparams.checkpoint.formats import safetensors as _safetensors_format
+from gluonparams.distributed import _channel as _kv_channel
 
 import nets
 

@@ -19,7 +19,7 @@ import time
 import traceback
 from collections.abc import Callable
 
-from gluonparams import _ckpt_io
+from gluonparams.checkpoint import _atomic
 
 EVENTS = ('open', 'fallocate', 'write', 'fsync', 'rename')
 
@@ -60,7 +60,7 @@ class Hooks:
                     os.kill(os.getpid(), signal.SIGKILL)
                 return super().write(data)
 
-        patch(_ckpt_io, 'open', lambda fd, mode, buffering=-1: CountingFile(fd, mode))
+        patch(_atomic, 'open', lambda fd, mode, buffering=-1: CountingFile(fd, mode))
         return self
 
     def _wrap(self, function, event):

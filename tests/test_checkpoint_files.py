@@ -20,7 +20,8 @@ from nets import deck_tied
 from test_checkpoint import FORMATS, assert_same_values, fill_random, values_of
 
 import gluonparams as gp
-from gluonparams import _ckpt_io, _params_format
+from gluonparams.checkpoint import _atomic
+from gluonparams.checkpoint.formats import params as _params_format
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -306,7 +307,7 @@ def test_short_writes_are_finished_in_every_format(fmt, tmp_path, monkeypatch):
     .npz save that hit a short write renamed a truncated file over the old one."""
     net = deck_tied()
     fill_random(net, 3)
-    monkeypatch.setattr(_ckpt_io, 'open', lambda fd, mode, buffering=-1: ShortWrites(fd, mode),
+    monkeypatch.setattr(_atomic, 'open', lambda fd, mode, buffering=-1: ShortWrites(fd, mode),
                         raising=False)
     gp.save(net, tmp_path / f'net.{fmt}')
     assert load_outcome(tmp_path / f'net.{fmt}', net) == 'same'
@@ -340,7 +341,7 @@ def test_params_use_the_format_every_mxnet_loads(tmp_path):
     _, path = saved(tmp_path, 'params')
     data = path.read_bytes()
     assert struct.unpack('<I', data[24:28])[0] == 0xF993FAC9
-    from gluonparams._ckpt_model import WriteItem
+    from gluonparams.checkpoint._model import WriteItem
     scalar = WriteItem('s', onp.dtype('float32'), (), lambda: onp.zeros(()))
     assert _params_format.needs_numpy_shapes([scalar])
 

@@ -22,7 +22,7 @@ import numpy as onp
 import pytest
 
 import gluonparams as gp
-from gluonparams import _kv_channel
+from gluonparams.distributed import _channel as _kv_channel
 from gluonparams.errors import DistributedError, OptionError, ReplicaError
 
 import nets

@@ -16,7 +16,8 @@ from mxnet.gluon import nn
 from test_checkpoint import FORMATS, fill_random, values_of
 
 import gluonparams as gp
-from gluonparams import _ckpt_io, zoo
+from gluonparams import zoo
+from gluonparams.checkpoint import _io
 
 
 def layered(seed=None):
@@ -278,12 +279,12 @@ def test_a_load_while_another_process_replaces_the_file_reads_the_old_one(fmt, o
     old, new = old_and_new
     path = tmp_path / f'net.{fmt}'
     reads = []
-    real = _ckpt_io.CheckpointFile.readinto
+    real = _io.CheckpointFile.readinto
 
     def counting(self, *args, **kwargs):
         reads.append(1)
         return real(self, *args, **kwargs)
-    monkeypatch.setattr(_ckpt_io.CheckpointFile, 'readinto', counting)
+    monkeypatch.setattr(_io.CheckpointFile, 'readinto', counting)
     gp.save(old, path)
     gp.load(layered(), path)
     assert len(reads) >= 10
@@ -296,7 +297,7 @@ def test_a_load_while_another_process_replaces_the_file_reads_the_old_one(fmt, o
             if calls[0] == at:
                 assert faults.run(lambda: gp.save(new, path)) == 0
             return real(self, *args, **kwargs)
-        monkeypatch.setattr(_ckpt_io.CheckpointFile, 'readinto', replacing)
+        monkeypatch.setattr(_io.CheckpointFile, 'readinto', replacing)
         fresh = layered()
         gp.load(fresh, path)
         assert calls[0] >= at

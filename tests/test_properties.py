@@ -24,7 +24,7 @@ from test_checkpoint import FORMATS, values_of
 
 import gluonparams as gp
 from gluonparams import _compat
-from gluonparams._ckpt_tools import convert, diff
+from gluonparams.checkpoint import convert, diff
 
 # Saving and loading cost more than a summary: a third of the profile's examples.
 HEAVY = settings(max_examples=max(4, settings().max_examples // 3))

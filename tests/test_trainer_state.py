@@ -16,7 +16,7 @@ from mxnet.gluon import nn
 
 import gluonparams as gp
 from gluonparams import _compat, zoo
-from gluonparams._ckpt_model import OPTIMIZER_PREFIX
+from gluonparams.checkpoint._model import OPTIMIZER_PREFIX
 from gluonparams.errors import CheckpointError, OptionError
 
 import nets
@@ -609,7 +609,7 @@ def test_convert_keeps_the_optimizer_state_in_every_format(tmp_path):
     expected = straight_and_saved(mx.cpu(0), 'nag-multifactor-scheduler', first, data)
     chain = [first, tmp_path / 'ck.npz', tmp_path / 'ck.params', tmp_path / 'back.safetensors']
     for src, dst in zip(chain, chain[1:]):
-        from gluonparams._ckpt_tools import convert
+        from gluonparams.checkpoint import convert
         assert convert(src, dst).optimizer.record == gp.inspect(first).optimizer.record
     assert _file_state(chain[-1]).keys() == _file_state(first).keys()
     assert all(onp.array_equal(a, b) for name, arrays in _file_state(first).items()

@@ -46,7 +46,7 @@ from typing import Any, Callable, Dict, Optional, TypeVar
 import mxnet as mx
 import numpy as onp
 
-from .errors import DistributedError, OptionError
+from ..errors import DistributedError, OptionError
 
 __all__ = ['KEY_BASE', 'KEY_END', 'LIMIT', 'Channel', 'channel_for', 'check_timeout']
 

@@ -18,13 +18,15 @@ import numpy as onp
 from mxnet import gluon
 from mxnet.gluon.parameter import DeferredInitializationError
 
-from . import _compat
-from ._ckpt_files import read_into, read_values
-from ._ckpt_io import CheckpointFile, parallel_map
-from ._ckpt_model import OPTIMIZER_PREFIX, CheckpointInfo, TensorInfo
-from ._ckpt_plan import LoadPlan
-from ._render import shape_text
-from ._trainer_state import (
+from ... import _compat
+from ..._parallel import parallel_map
+from ..._text import first_of, shape_text
+from ...errors import CheckpointError
+from .._files import read_into, read_values
+from .._io import CheckpointFile
+from .._model import OPTIMIZER_PREFIX, CheckpointInfo, TensorInfo
+from .._plan import LoadPlan
+from ._record import (
     FORMAT,
     OptimizerReport,
     in_network_order,
@@ -33,7 +35,6 @@ from ._trainer_state import (
     optimizer_of,
     updaters_of,
 )
-from .errors import CheckpointError
 
 __all__ = ['StatePlan', 'plan_restore', 'restore']
 
@@ -80,10 +81,10 @@ class StatePlan:
         lines = [f'{self.path}: cannot restore the {r.optimizer} state into the Trainer '
                  f'({counts})']
         if r.missing:
-            lines.append('  optimized by the Trainer, no state in the file: ' + _quoted(r.missing))
+            lines.append('  optimized by the Trainer, no state in the file: ' + first_of(r.missing))
         if r.unexpected:
             lines.append('  state in the file, not optimized by the Trainer: '
-                         + _quoted(r.unexpected))
+                         + first_of(r.unexpected))
         for name, expected, found in r.mismatched:
             lines.append(f'  {name!r}: the Trainer\'s {r.optimizer} makes {expected}, the file '
                          f'holds {found}')
@@ -93,16 +94,14 @@ class StatePlan:
         return '\n'.join(lines)
 
 
-def _quoted(names: list[str]) -> str:
-    return ', '.join(repr(n) for n in names)
-
-
-def plan_restore(block: gluon.Block, info: CheckpointInfo, trainer: Any, plan: LoadPlan,
+def plan_restore(groups: list[tuple[gluon.Parameter, list[str]]], owner: str,
+                 info: CheckpointInfo, trainer: Any, plan: LoadPlan,
                  matcher: Callable[[str], bool] | None, devices: list[Any] | None) -> StatePlan:
-    """Match the file's optimizer state with the Trainer's parameters by name; raise
-    for what no ``strict=False`` can fix (another optimizer, a corrupt record)."""
+    """Match the file's optimizer state with the Trainer's parameters by name (the
+    network's ``groups``, see ``names_in``); raise for what no ``strict=False`` can fix
+    (another optimizer, a corrupt record)."""
     opt = optimizer_of(trainer)
-    names = names_in(block, trainer)
+    names = names_in(groups, owner, trainer)
     _check_devices(info.path, trainer, devices)
     _check_initialized(info.path, trainer, names, plan)
     if info.optimizer is None:
@@ -120,7 +119,7 @@ def plan_restore(block: gluon.Block, info: CheckpointInfo, trainer: Any, plan: L
     tensors = {t.name: t for t in info.optimizer.tensors}
     misfits = {name: (expected, found) for name, expected, found in plan.mismatched}
     used: set[str] = set()
-    for index in in_network_order(block, names):
+    for index in in_network_order(groups, names):
         param_names = names[index]
         if matcher is not None and not any(matcher(n) for n in param_names):
             continue
@@ -165,7 +164,7 @@ def _check_initialized(path: str, trainer: Any, names: list[list[str]], plan: Lo
     waiting = [names[i][0] for i, p in enumerate(trainer._params)
                if not _compat.is_initialized(p) and id(p) not in loaded]
     if waiting:
-        raise CheckpointError(f'{path}: the Trainer optimizes {_quoted(waiting)}, which hold no '
+        raise CheckpointError(f'{path}: the Trainer optimizes {first_of(waiting)}, which hold no '
                               f'data yet and get none from the file; run one forward pass '
                               f'first (deferred shapes), then load')
 
@@ -223,7 +222,7 @@ def _leaf_tensors(path: str, key: str, entry: dict[str, Any],
     lost = [n for n in wanted if n not in tensors]
     if lost:
         raise CheckpointError(f'{path}: the optimizer record gives {key!r} a state of '
-                              f'{len(wanted)} arrays but the file lacks {_quoted(lost)}: the '
+                              f'{len(wanted)} arrays but the file lacks {first_of(lost)}: the '
                               f'file is corrupt')
     return [tensors[n] for n in wanted]
 

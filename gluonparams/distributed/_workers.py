@@ -1,20 +1,5 @@
-"""Parameter checks and checkpoints across the workers of a distributed KVStore.
-
-Data-parallel training over MXNet's parameter servers (``mx.kv.create('dist_sync')``)
-keeps a full replica of the parameters on every worker. :func:`check_workers` proves
-that the replicas are identical by exchanging one 128-bit fingerprint per parameter
-(BLAKE2b of its dtype, shape and bytes), never the tensors; :func:`save_from_rank0`
-writes one checkpoint from rank 0 while the other workers wait for it; and
-:func:`load_on_every_worker` loads on every worker, then checks the replicas. They
-are reached through ``gp.check_replicas``, ``gp.save`` and ``gp.load`` with
-``kvstore=``.
-
-These are collective calls: every worker makes the same call, in the same order.
-Each decision (which parameters differ, whether a worker failed) is taken from data
-every worker holds after the exchange, so every worker raises the same error. A
-worker that does not answer within ``timeout`` seconds makes the others raise
-:class:`~gluonparams.errors.DistributedError` (see :mod:`gluonparams._kv_channel`).
-"""
+"""The collective calls: replicas compared across workers, a save from rank 0, a load on
+every worker. See :mod:`gluonparams.distributed`."""
 
 import hashlib
 from dataclasses import dataclass
@@ -23,12 +8,12 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar
 import numpy as onp
 from mxnet import gluon
 
-from . import _compat
-from ._ckpt_io import parallel_map
-from ._kv_channel import Channel, channel_for, check_timeout
-from .errors import CheckpointError, ReplicaError
-from .ties import named_groups
-from .tree import named_parameters
+from .. import _compat
+from .._arrays import host_values
+from .._parallel import parallel_map
+from ..errors import CheckpointError, ReplicaError
+from ..tree import named_groups
+from ._channel import Channel, channel_for, check_timeout
 
 __all__ = ['DEFAULT_TIMEOUT', 'WorkerDivergence', 'check_workers', 'load_on_every_worker',
            'save_from_rank0']
@@ -84,8 +69,7 @@ def check_workers(block: gluon.Block, kvstore: Any, local_check: Callable[[], Di
 def _initialized(block: gluon.Block) -> Tuple[List[str], Dict[str, List[str]], List[Any]]:
     """Names, tied names and first-device arrays of the initialized parameters."""
     _compat.sync()
-    groups = [(param, group) for param, group in
-              named_groups(list(named_parameters(block, remove_duplicate=False)))
+    groups = [(param, group) for param, group in named_groups(block)
               if _compat.is_initialized(param)]
     aliases = {group[0]: group[1:] for _, group in groups}
     return ([group[0] for _, group in groups], aliases,
@@ -103,8 +87,7 @@ def _structure(names: List[str], aliases: Dict[str, List[str]], arrays: List[Any
 def _fingerprints(arrays: List[Any]) -> onp.ndarray:
     """One row of eight 16-bit words per array: BLAKE2b-128 of dtype, shape and bytes."""
     def one(arr: Any) -> onp.ndarray:
-        values = _compat.host_array(arr)
-        values = arr.asnumpy() if values is None else onp.ascontiguousarray(values)
+        values = onp.ascontiguousarray(host_values(arr))
         head = f'{values.dtype.str}{values.shape}'.encode()
         return _words(head, values.reshape(-1).view(onp.uint8).data)
     rows = parallel_map(one, arrays, lambda a: int(onp.prod(a.shape)) * onp.dtype(a.dtype).itemsize)

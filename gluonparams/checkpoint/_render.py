@@ -1,14 +1,20 @@
 """The parameter tree of a checkpoint, drawn from its names alone (as the deck draws
 a network), with shapes, dtypes and ties."""
 
+from __future__ import annotations
+
 import os
 import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ._ckpt_model import CheckpointInfo, OptimizerInfo, TensorInfo
-from ._render import _ASCII, _size_text, _tree_prefixes, shape_text
+from typing import TYPE_CHECKING
+
+from .._text import shape_text, size_text, tree_prefixes
+
+if TYPE_CHECKING:   # the model's __str__ draws with this module: no import at run time
+    from ._model import CheckpointInfo, OptimizerInfo, TensorInfo
 
 __all__ = ['render_checkpoint']
 
@@ -91,14 +97,14 @@ def _rows(info: CheckpointInfo, keep: Callable[[str], bool]) -> list[_Row]:
 
 def render_checkpoint(info: CheckpointInfo, details: bool = False,
                       keep: Callable[[str], bool] | None = None,
-                      depth: int | None = None, ascii: bool = False) -> str:
+                      depth: int | None = None) -> str:
     """The tree (``keep`` filters names, ``depth`` hides deeper rows), totals, and with
     ``details`` the format, versions, checksums and metadata."""
     rows = _rows(info, keep or (lambda name: True))
     if depth is not None:
         rows = [r for r in rows if r.depth <= depth]
     table = [['Name', 'Shape', 'Dtype', 'Params', 'Notes']]
-    for prefix, row in zip(_tree_prefixes(rows), rows):
+    for prefix, row in zip(tree_prefixes(rows), rows):
         t = row.tensor
         table.append([prefix + row.label, shape_text(t.shape) if t else '', t.dtype if t else '',
                       '' if row.shared_with else f'{row.params:,}',
@@ -112,11 +118,11 @@ def render_checkpoint(info: CheckpointInfo, details: bool = False,
     if keep is not None:
         footer[0] = f'Selected params: {rows[0].params:,} of {info.total_params:,}'
     text = '\n'.join([lines[0], rule] + lines[1:] + [rule] + footer)
-    return text.translate(_ASCII) if ascii else text
+    return text
 
 
 def _footer(info: CheckpointInfo, details: bool) -> list[str]:
-    lines = [f'Total params: {info.total_params:,} ({_size_text(info.total_bytes)})']
+    lines = [f'Total params: {info.total_params:,} ({size_text(info.total_bytes)})']
     if info.ties:
         uses = sum(len(group) for group in info.ties)
         lines.append(f'Shared: {len(info.ties)} tied parameter{"s" if len(info.ties) > 1 else ""} '
@@ -148,7 +154,7 @@ def _optimizer_lines(optimizer: OptimizerInfo) -> list[str]:
     entries = [e for e in params.values() if isinstance(e, dict)]
     lines = [f'Optimizer: {record.get("optimizer")}, num_update {record.get("num_update")}, '
              f'state for {sum("state" in e for e in entries)} of {len(params)} parameters '
-             f'({len(optimizer.tensors)} tensors, {_size_text(optimizer.total_bytes)})']
+             f'({len(optimizer.tensors)} tensors, {size_text(optimizer.total_bytes)})']
     counts = Counter(e.get('count') for e in entries)
     lines.append('  update counts: ' + ', '.join(
         f'{"never" if count is None else count} ({n} parameter{"s" if n > 1 else ""})'

@@ -6,10 +6,12 @@ from functools import partial
 
 import numpy as onp
 
-from ._ckpt_files import check_checksums, format_of, read_values, write_file
-from ._ckpt_io import CheckpointFile
-from ._ckpt_model import OPTIMIZER_KEY, CheckpointInfo, TensorInfo, WriteItem
-from ._render import shape_text
+from .._arrays import Difference, difference
+from .._text import shape_text
+from ._files import check_checksums, read_values, write_file
+from ._io import CheckpointFile
+from ._model import OPTIMIZER_KEY, CheckpointInfo, TensorInfo, WriteItem
+from .formats import format_of
 
 __all__ = ['Diff', 'convert', 'diff']
 
@@ -66,7 +68,7 @@ def diff(a: str, b: str) -> Diff:
         info_a, info_b = format_of(a).read_header(fa), format_of(b).read_header(fb)
         src_a, src_b = _sources(info_a), _sources(info_b)
         out = Diff(a, b, [n for n in src_a if n not in src_b], [n for n in src_b if n not in src_a])
-        compared: dict[tuple[str, str], float | None] = {}
+        compared: dict[tuple[str, str], Difference | None] = {}
         for name in (n for n in src_a if n in src_b):
             ta, tb = src_a[name], src_b[name]
             if (ta.dtype, ta.shape) != (tb.dtype, tb.shape):
@@ -75,26 +77,16 @@ def diff(a: str, b: str) -> Diff:
                 continue
             key = (ta.name, tb.name)
             if key not in compared:
-                compared[key] = _difference(read_values(fa, ta), read_values(fb, tb))
-            difference = compared[key]
-            if difference is None:
+                compared[key] = difference(read_values(fa, ta), read_values(fb, tb))
+            found = compared[key]
+            if found is None:
                 out.same += 1
             else:
-                out.values.append((name, difference))
+                out.values.append((name, found.max_abs))
     ties_a, ties_b = _tie_sets(info_a), _tie_sets(info_b)
     out.ties_a = [sorted(g) for g in ties_a - ties_b]
     out.ties_b = [sorted(g) for g in ties_b - ties_a]
     return out
-
-
-def _difference(x: onp.ndarray, y: onp.ndarray) -> float | None:
-    """``None`` when bit-identical, else the max absolute difference (nan if undefined)."""
-    if x.tobytes() == y.tobytes():
-        return None
-    if x.size == 0:
-        return 0.0
-    with onp.errstate(invalid='ignore', over='ignore'):
-        return float(onp.max(onp.abs(x.astype(onp.float64) - y.astype(onp.float64))))
 
 
 def _tie_sets(info: CheckpointInfo) -> set:

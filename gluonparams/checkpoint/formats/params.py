@@ -6,7 +6,7 @@
   type`` (0 dense), ``i32 ndim``, ``i64`` dims, ``i32 device type``, ``i32 device
   id``, ``i32 dtype flag``, the data; then ``u64 count`` and each name as ``u64
   length`` + UTF-8 bytes.
-* The NPZ zip MXNet 2.0's ``save_parameters`` writes (see ``_npz_format``).
+* The NPZ zip MXNet 2.0's ``save_parameters`` writes (see :mod:`.npz`).
 
 gluonparams writes the legacy binary, which both MXNet 1.9.1 and 2.0 read with
 ``load_parameters``, and appends a footer (JSON, ``u64`` length, ``GLUONPRM``)
@@ -20,12 +20,14 @@ it still reads the file with its default arguments.
 
 import json
 import struct
+from concurrent.futures import Executor
+from typing import BinaryIO
 
 import numpy as onp
 
-from . import _npz_format
-from ._ckpt_io import CheckpointFile, Later, check_no_overlap, preallocate, write_all
-from ._ckpt_model import (
+from .._atomic import preallocate
+from .._io import CheckpointFile, Later, check_no_overlap, write_all
+from .._model import (
     OPTIMIZER_PREFIX,
     CheckpointInfo,
     TensorInfo,
@@ -33,8 +35,11 @@ from ._ckpt_model import (
     own_versions,
     split_optimizer,
 )
+from . import npz
 
-__all__ = ['read_header', 'write']
+__all__ = ['NAME', 'read_header', 'read_into', 'stored_crc32', 'write']
+
+NAME = 'params'
 
 _LIST_MAGIC = 0x112
 _V2, _V3 = 0xF993FAC9, 0xF993FACA   # legacy shape semantics, NumPy shape semantics
@@ -53,8 +58,18 @@ def read_header(cf: CheckpointFile) -> CheckpointInfo:
                        f'empty or truncated')
     head = cf.read(0, 4, 'the first bytes')
     if head in (b'PK\x03\x04', b'PK\x05\x06'):
-        return _npz_format.read_header(cf, fmt='params (MXNet 2.0 NPZ)')
+        return npz.read_header(cf, fmt='params (MXNet 2.0 NPZ)')
     return _read_legacy(cf)
+
+
+def read_into(cf: CheckpointFile, tensor: TensorInfo, out: onp.ndarray) -> None:
+    """A tensor's values (the NPZ variant's members through :mod:`.npz`)."""
+    npz.read_into(cf, tensor, out)
+
+
+def stored_crc32(cf: CheckpointFile, tensor: TensorInfo) -> int | None:
+    """The CRC-32 of a tensor's checked bytes (the NPZ variant's through :mod:`.npz`)."""
+    return npz.stored_crc32(cf, tensor)
 
 
 class _Cursor:
@@ -239,7 +254,8 @@ def needs_numpy_shapes(items: list[WriteItem]) -> bool:
     return any(len(item.shape) == 0 or 0 in item.shape for item in items)
 
 
-def write(f, items: list[WriteItem], meta: dict[str, str], background) -> None:
+def write(f: BinaryIO, items: list[WriteItem], meta: dict[str, str],
+          background: Executor) -> None:
     """Write every name of every item (a tie's aliases as copies), then the optimizer
     state's tensors, then the footer."""
     hidden = [item for item in items if item.name.startswith(OPTIMIZER_PREFIX)]

@@ -12,11 +12,10 @@ from dataclasses import dataclass, field
 
 from mxnet import gluon
 
-from . import _compat
-from ._ckpt_model import CheckpointInfo, TensorInfo
-from ._render import shape_text
-from .ties import groups_by_identity, named_groups
-from .tree import named_parameters
+from .. import _compat
+from .._text import first_of, shape_text
+from ..tree import groups_by_identity
+from ._model import CheckpointInfo, TensorInfo
 
 __all__ = ['Assignment', 'LoadPlan', 'make_plan']
 
@@ -54,9 +53,9 @@ class LoadPlan:
                   f'{len(self.mismatched)} mismatched']
         lines = [f'{path}: cannot load into {type(block).__name__} ({", ".join(counts)})']
         if self.missing:
-            lines.append('  in the network, not in the file: ' + _names(self.missing))
+            lines.append('  in the network, not in the file: ' + first_of(self.missing))
         if self.unexpected:
-            lines.append('  in the file, not in the network: ' + _names(self.unexpected))
+            lines.append('  in the file, not in the network: ' + first_of(self.unexpected))
         for name, expected, found in self.mismatched:
             lines.append(f'  {name!r}: the network has {expected}, the file {found}')
         hint = prefix_hint(self.missing, self.unexpected)
@@ -69,25 +68,23 @@ class LoadPlan:
         return '\n'.join(lines)
 
 
-def _names(names: list[str]) -> str:
-    return ', '.join(repr(n) for n in names)
-
-
-def make_plan(block: gluon.Block, info: CheckpointInfo,
+def make_plan(groups: list[tuple[gluon.Parameter, list[str]]], info: CheckpointInfo,
               matcher: Callable[[str], bool] | None) -> LoadPlan:
-    """Match the file's names with the network's (both restricted by ``matcher``)."""
+    """Match the file's names with the network's (its ``named_groups``; both sides
+    restricted by ``matcher``)."""
     stored = {t.name: t for t in info.tensors}
     source_of = {name: name for name in stored}
     for t in info.tensors:
         source_of.update(dict.fromkeys(t.aliases, t.name))
     file_group = {name: i for i, group in enumerate(info.ties) for name in group}
-    pairs = [(n, p) for n, p in named_parameters(block, remove_duplicate=False)
-             if matcher is None or matcher(n)]
     plan = LoadPlan([], [], [], [], [])
-    for param, names in named_groups(pairs):
-        _match(plan, param, names, [stored[source_of[n]] for n in names if n in source_of],
-               file_group)
-    in_net = {n for n, _ in pairs}
+    in_net = set()
+    for param, every in groups:
+        names = [n for n in every if matcher is None or matcher(n)]
+        if names:
+            in_net.update(names)
+            _match(plan, param, names, [stored[source_of[n]] for n in names if n in source_of],
+                   file_group)
     plan.unexpected = [n for n in info.names if n not in in_net and (matcher is None or matcher(n))]
     loaded = {n: a.param for a in plan.assignments for n in a.names}
     plan.untied = _untied(info.ties, loaded)

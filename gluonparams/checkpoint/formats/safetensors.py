@@ -10,15 +10,21 @@ safetensors reader still reads the file.
 
 import json
 import struct
-from typing import Any
+from concurrent.futures import Executor
+from typing import Any, BinaryIO
 
 import numpy as onp
 
-from ._ckpt_io import CheckpointFile, Later, check_no_overlap, preallocate, write_all
-from ._ckpt_model import CheckpointInfo, TensorInfo, WriteItem, own_versions, split_optimizer
-from .errors import CheckpointError
+from ...errors import CheckpointError
+from .._atomic import preallocate
+from .._io import CheckpointFile, Later, check_no_overlap, write_all
+from .._model import CheckpointInfo, TensorInfo, WriteItem, own_versions, split_optimizer
+from ._contract import read_stored_into as read_into
+from ._contract import stored_bytes_crc32 as stored_crc32
 
-__all__ = ['KEYS', 'read_header', 'write']
+__all__ = ['KEYS', 'NAME', 'read_header', 'read_into', 'stored_crc32', 'write']
+
+NAME = 'safetensors'
 
 _CODES = {'BOOL': 'bool', 'U8': 'uint8', 'I8': 'int8', 'I16': 'int16', 'U16': 'uint16',
           'I32': 'int32', 'U32': 'uint32', 'I64': 'int64', 'U64': 'uint64',
@@ -53,7 +59,7 @@ def read_header(cf: CheckpointFile) -> CheckpointInfo:
     ties = _ties(cf, meta, {t.name for t in tensors})
     tensors = _with_checksums_and_aliases(cf, tensors, meta, ties)
     return split_optimizer(CheckpointInfo(
-        path=cf.path, format='safetensors', file_size=cf.size, tensors=tensors, ties=ties,
+        path=cf.path, format=NAME, file_size=cf.size, tensors=tensors, ties=ties,
         metadata={k: v for k, v in meta.items() if k not in KEYS.values()},
         gluonparams_version=meta.get(KEYS['version']), mxnet_version=meta.get(KEYS['mxnet'])),
         cf.error)
@@ -158,7 +164,8 @@ def _crc_value(cf, name, text):
                        name) from None
 
 
-def write(f, items: list[WriteItem], meta: dict[str, str], background) -> None:
+def write(f: BinaryIO, items: list[WriteItem], meta: dict[str, str],
+          background: Executor) -> None:
     """Write ``items`` (each stored once, its aliases recorded as a tie) and ``meta``.
 
     The header goes first with placeholder checksums; the data follow while

@@ -18,12 +18,14 @@ import json
 import struct
 import zipfile
 import zlib
-from typing import Any
+from concurrent.futures import Executor
+from typing import Any, BinaryIO
 
 import numpy as onp
 
-from ._ckpt_io import CHUNK, CheckpointFile, write_all
-from ._ckpt_model import (
+from ...errors import CheckpointError
+from .._io import CHUNK, CheckpointFile, write_all
+from .._model import (
     CheckpointInfo,
     TensorInfo,
     WriteItem,
@@ -31,9 +33,11 @@ from ._ckpt_model import (
     own_versions,
     split_optimizer,
 )
-from .errors import CheckpointError
+from ._contract import read_stored_into, stored_bytes_crc32
 
-__all__ = ['member_crc32', 'read_header', 'read_member_into', 'write']
+__all__ = ['NAME', 'read_header', 'read_into', 'stored_crc32', 'write']
+
+NAME = 'npz'
 
 _NPY_MAGIC = b'\x93NUMPY'
 _MAX_NPY_HEADER = 1 << 20
@@ -42,7 +46,7 @@ _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, Valu
                struct.error, NotImplementedError, RuntimeError, OverflowError, zlib.error)
 
 
-def read_header(cf: CheckpointFile, fmt: str = 'npz') -> CheckpointInfo:
+def read_header(cf: CheckpointFile, fmt: str = NAME) -> CheckpointInfo:
     """The members' names, shapes and dtypes; reads each ``.npy`` header only."""
     with cf.stream() as stream:
         try:
@@ -204,35 +208,41 @@ def _check_npy_fields(cf, name, header) -> tuple[onp.dtype, tuple[int, ...]]:
     return dtype.newbyteorder('<') if dtype.byteorder == '=' else dtype, shape
 
 
-def _open_member(stream, info: TensorInfo) -> Any:
+def _open_member(stream, tensor: TensorInfo) -> Any:
     """The decompressing reader of a compressed member (``zipfile.ZipExtFile``)."""
-    return zipfile.ZipFile(stream).open(str(info.member))
+    return zipfile.ZipFile(stream).open(str(tensor.member))
 
 
-def read_member_into(cf: CheckpointFile, info: TensorInfo, out: onp.ndarray) -> None:
-    """Decompress a compressed member into ``out``; zipfile checks its CRC-32."""
+def read_into(cf: CheckpointFile, tensor: TensorInfo, out: onp.ndarray) -> None:
+    """A stored member's bytes in place; a compressed one decompressed into ``out``
+    (zipfile checks its CRC-32)."""
+    if tensor.offset is not None:
+        read_stored_into(cf, tensor, out)
+        return
     view = out.reshape(-1).view(onp.uint8).data
-    header_length = info.crc_length - info.nbytes
+    header_length = tensor.crc_length - tensor.nbytes
     with cf.stream() as stream:
         try:
-            with _open_member(stream, info) as member:
+            with _open_member(stream, tensor) as member:
                 header = member.read(header_length)
                 got = member.readinto(view)
-                if got != info.nbytes or member.read(1) or len(header) != header_length:
+                if got != tensor.nbytes or member.read(1) or len(header) != header_length:
                     raise cf.error('its zip member is shorter or longer than its header says',
-                                   info.name)
+                                   tensor.name)
         except _ZIP_ERRORS as e:
             raise cf.error(f'its data cannot be read ({e}): the file is corrupt',
-                           info.name) from None
+                           tensor.name) from None
 
 
-def member_crc32(cf: CheckpointFile, info: TensorInfo) -> int | None:
-    """CRC-32 of a compressed member's bytes, decompressed in chunks; ``None`` when it
-    cannot be decompressed."""
+def stored_crc32(cf: CheckpointFile, tensor: TensorInfo) -> int | None:
+    """CRC-32 of a member's bytes (a compressed one decompressed in chunks); ``None``
+    when it cannot be decompressed."""
+    if tensor.offset is not None:
+        return stored_bytes_crc32(cf, tensor)
     value = 0
     with cf.stream() as stream:
         try:
-            with _open_member(stream, info) as member:
+            with _open_member(stream, tensor) as member:
                 member._expected_crc = None   # compared by the caller, with every other tensor
                 while True:
                     chunk = member.read(CHUNK)
@@ -243,7 +253,8 @@ def member_crc32(cf: CheckpointFile, info: TensorInfo) -> int | None:
             return None
 
 
-def write(f, items: list[WriteItem], meta: dict[str, str], background) -> None:
+def write(f: BinaryIO, items: list[WriteItem], meta: dict[str, str],
+          background: Executor) -> None:
     """One stored ``<name>.npy`` member per item (zip computes the CRC-32 itself)."""
     del background
     gluonparams, mxnet = own_versions()

@@ -14,6 +14,10 @@ from typing import Any
 
 import numpy as onp
 
+from .. import _compat
+from .._version import __version__
+from ._render import render_checkpoint
+
 __all__ = ['DTYPES', 'OPTIMIZER_KEY', 'OPTIMIZER_PREFIX', 'CheckpointInfo', 'OptimizerInfo',
            'TensorInfo', 'WriteItem', 'check_dtype', 'own_versions', 'split_optimizer']
 
@@ -39,10 +43,7 @@ def check_dtype(dtype: Any) -> onp.dtype | None:
 
 def own_versions() -> tuple[str, str]:
     """The gluonparams and MXNet versions a file written now records."""
-    import mxnet
-
-    from . import __version__
-    return __version__, mxnet.__version__
+    return __version__, _compat.MXNET_VERSION
 
 
 @dataclass(frozen=True)
@@ -125,8 +126,14 @@ class CheckpointInfo:
         return [t for t in self.tensors if t.name not in copies]
 
     def __str__(self) -> str:
-        from ._ckpt_render import render_checkpoint
         return render_checkpoint(self, details=True)
+
+    def render(self, *, details: bool = False, keep: Callable[[str], bool] | None = None,
+               depth: int | None = None) -> str:
+        """The tree drawn from the file's names; ``keep`` filters names, ``depth`` hides
+        deeper rows, ``details`` adds the format, versions, checksums and metadata
+        (``str(info)`` is ``info.render(details=True)``)."""
+        return render_checkpoint(self, details=details, keep=keep, depth=depth)
 
     def to_dict(self) -> dict[str, Any]:
         return {'path': self.path, 'format': self.format, 'file_size': self.file_size,

@@ -1,0 +1,80 @@
+"""Text every module writes the same way: shapes, sizes, lists of names, ASCII.
+
+A shape, a size in bytes or a list cut after a few names, built here once, reads the
+same in the tree, in an error message and on the command line.
+"""
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+__all__ = ['ASCII', 'first_of', 'shape_text', 'size_text', 'to_ascii', 'tree_prefixes']
+
+# Box drawing and typography, and the ASCII drawn where an output cannot encode them.
+ASCII = str.maketrans({'├': '|', '└': '`', '│': '|', '─': '-', '→': '>', '×': 'x',
+                       '·': '-', '…': '.'})
+
+
+def to_ascii(text: str) -> str:
+    """``text`` with box-drawing characters and arrows replaced by ASCII ones."""
+    return text.translate(ASCII)
+
+
+def shape_text(shape: Sequence[int | None] | None) -> str:
+    """``(8, 20)``, ``(8,)``, ``(?, 20)`` for an unknown dimension, ``?`` for no shape.
+
+    Examples:
+        >>> shape_text((8, None))
+        '(8, ?)'
+        >>> shape_text((8,))
+        '(8,)'
+    """
+    if shape is None:
+        return '?'
+    dims = ['?' if d is None else str(d) for d in shape]
+    return '(' + ', '.join(dims) + (',)' if len(dims) == 1 else ')')
+
+
+def size_text(n: float) -> str:
+    """A number of bytes in B, KiB, MiB or GiB.
+
+    Examples:
+        >>> size_text(1320)
+        '1.29 KiB'
+    """
+    for unit in ('B', 'KiB', 'MiB', 'GiB'):
+        if n < 1024 or unit == 'GiB':
+            return f'{n} {unit}' if unit == 'B' else f'{n:.2f} {unit}'
+        n /= 1024
+    return f'{n} B'  # pragma: no cover
+
+
+def first_of(items: Iterable[Any], limit: int = 12, quote: bool = True) -> str:
+    """The first ``limit`` items, comma-separated, then how many more there are.
+
+    Examples:
+        >>> first_of(['a', 'b', 'c'], limit=2)
+        "'a', 'b' and 1 more"
+    """
+    items = list(items)
+    shown = ', '.join(repr(x) if quote else str(x) for x in items[:limit])
+    more = len(items) - limit
+    return f'{shown} and {more} more' if more > 0 else shown
+
+
+def tree_prefixes(rows: Sequence[Any]) -> list[str]:
+    """Branch drawing (``├─ ``, ``│  └─ ``) for each row, from the rows' ``depth``
+    alone (rows in tree order, the root first)."""
+    last = [True] * len(rows)
+    sibling_follows: dict[int, bool] = {}
+    for i in range(len(rows) - 1, 0, -1):
+        d = rows[i].depth
+        last[i] = not sibling_follows.get(d, False)
+        sibling_follows = {k: v for k, v in sibling_follows.items() if k < d}
+        sibling_follows[d] = True
+    prefixes = [''] * len(rows)
+    stems: list[str] = []
+    for i in range(1, len(rows)):
+        del stems[rows[i].depth - 1:]
+        prefixes[i] = ''.join(stems) + ('└─ ' if last[i] else '├─ ')
+        stems.append('   ' if last[i] else '│  ')
+    return prefixes
