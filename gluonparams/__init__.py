@@ -4,6 +4,8 @@ A network is a tree of parameters. ``gp.summary(net)`` draws it; ``gp.named_para
 walks it once, in linear time, with Gluon's structural names (``'0.weight'``).
 """
 
+# First: refuse numpy>=1.24 (DependencyError) before any module imports MXNet.
+from . import _numpy_guard  # noqa: F401
 from ._version import __version__ as __version__  # noqa: F401  (not in __all__)
 from .checkpoint import CheckpointInfo as CheckpointInfo
 from .checkpoint import Diff as Diff

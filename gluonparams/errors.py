@@ -60,7 +60,9 @@ class ShareError(GluonParamsError, ValueError):
 
 
 class DependencyError(GluonParamsError, ImportError):
-    """An optional dependency a function needs is not installed; the message says how to get it."""
+    """A dependency is missing (an optional one a function needs) or installed in a version
+    that cannot work (numpy 1.24 or newer, which MXNet cannot import with); the message
+    says how to fix it."""
 
 
 def check_option(name: str, value: object, allowed) -> None:

@@ -25,7 +25,8 @@ PACKAGE = ROOT / 'gluonparams'
 # Bottom (0) to top. A module imports only modules of its own layer or below; a
 # subpackage's modules share its layer. Adding a module means placing it here.
 LAYERS = [
-    ['gluonparams.errors', 'gluonparams._version', 'gluonparams._text', 'gluonparams._parallel'],
+    ['gluonparams.errors', 'gluonparams._version', 'gluonparams._text', 'gluonparams._parallel',
+     'gluonparams._numpy_guard'],
     ['gluonparams._compat', 'gluonparams._moments', 'gluonparams._initstd'],
     ['gluonparams.tree', 'gluonparams._arrays'],
     ['gluonparams.select', 'gluonparams.distributed', 'gluonparams._why'],
