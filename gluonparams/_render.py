@@ -1,9 +1,10 @@
-"""Text renderings of a Summary: the tree the deck draws and a flat table."""
+"""Renderings of a Summary: the tree the deck draws (text and HTML) and a flat table."""
 
 from typing import List, Optional
 
 from tabulate import tabulate
 
+from ._html import TreeHtml, TreeRow, escape
 from ._text import shape_text, size_text, to_ascii, tree_prefixes
 
 
@@ -28,37 +29,43 @@ def _label(row) -> str:
     return f'{row.name}: {row.type}'
 
 
-def _notes(row) -> str:
-    notes = []
-    if row.shared_with is not None:
-        notes.append(f'→ shared with {row.shared_with}')
+def _folded(row) -> List[str]:
     if row.kind == 'block' and row.folded_rows:
         plural = 's' if row.folded_rows > 1 else ''
-        notes.append(f'… {row.folded_rows} row{plural} folded')
-    return ', '.join(notes)
+        return [f'… {row.folded_rows} row{plural} folded']
+    return []
+
+
+def _notes(row) -> str:
+    notes = [f'→ shared with {row.shared_with}'] if row.shared_with is not None else []
+    return ', '.join(notes + _folded(row))
+
+
+def _columns(rows) -> List[str]:
+    """The tree's columns: Output, Devices and Global name only when some row has one."""
+    header = ['Name', 'Shape', 'Dtype', 'Grad', 'Params', 'Notes']
+    if len({r.devices for r in rows if r.kind == 'param'}) > 1:
+        header.insert(5, 'Devices')
+    if any(r.output_shape for r in rows):
+        header.insert(1, 'Output')
+    if any(r.global_name for r in rows):
+        header.insert(header.index('Notes'), 'Global name')
+    return header
+
+
+# The value of each column but the name and the notes, as text.
+_CELLS = {'Output': lambda r: r.output_shape or '',
+          'Shape': lambda r: shape_text(r.shape) if r.kind == 'param' else '',
+          'Dtype': lambda r: r.dtype or '', 'Grad': lambda r: r.grad_req or '',
+          'Params': _count_text, 'Devices': lambda r: ','.join(r.devices),
+          'Global name': lambda r: r.global_name or ''}
 
 
 def render_tree(summary, ascii: bool = False) -> str:
     rows = summary.rows
-    prefixes = tree_prefixes(rows)
-    uniform = len({r.devices for r in rows if r.kind == 'param'}) <= 1
-    outputs = any(r.output_shape for r in rows)
-    header = ['Name', 'Shape', 'Dtype', 'Grad', 'Params', 'Notes']
-    if not uniform:
-        header.insert(5, 'Devices')
-    if outputs:
-        header.insert(1, 'Output')
-    table = [header]
-    for prefix, row in zip(prefixes, rows):
-        line = [prefix + _label(row),
-                shape_text(row.shape) if row.kind == 'param' else '',
-                row.dtype or '', row.grad_req or '', _count_text(row), _notes(row)]
-        if not uniform:
-            line.insert(5, ','.join(row.devices))
-        if outputs:
-            line.insert(1, row.output_shape or '')
-        table.append(line)
-    _insert_global_names(table, rows)
+    header = _columns(rows)
+    table = [header] + [[prefix + _label(row)] + [_CELLS[h](row) for h in header[1:-1]]
+                        + [_notes(row)] for prefix, row in zip(tree_prefixes(rows), rows)]
     count_col = header.index('Params')
     widths = [max(len(line[c]) for line in table) for c in range(len(header))]
     lines = []
@@ -69,16 +76,6 @@ def render_tree(summary, ascii: bool = False) -> str:
     rule = '─' * max(len(line) for line in lines)
     text = '\n'.join([lines[0], rule] + lines[1:] + [rule] + footer(summary))
     return to_ascii(text) if ascii else text
-
-
-def _insert_global_names(table: List[List[str]], rows) -> None:
-    """A 'Global name' column before Notes when the rows carry MXNet 1.x global names."""
-    if not any(r.global_name for r in rows):
-        return
-    at = table[0].index('Notes')
-    table[0].insert(at, 'Global name')
-    for line, row in zip(table[1:], rows):
-        line.insert(at, row.global_name or '')
 
 
 def footer(summary) -> List[str]:
@@ -97,6 +94,33 @@ def footer(summary) -> List[str]:
     devices = ', '.join(summary.devices) if summary.devices else 'none (not initialized)'
     lines.append(f'Devices: {devices}')
     return lines
+
+
+def render_html(summary, uid: Optional[str] = None, open_to: Optional[int] = None) -> str:
+    """The tree as HTML for a notebook (see :mod:`gluonparams._html`): the tree's columns,
+    blocks folding, tie marks linking to the first use, the footer's lines."""
+    header = _columns(summary.rows)
+    rows = []
+    for row in summary.rows:
+        param = row.kind == 'param'
+        name, kind = (row.name, '') if param else (row.name, row.type) if row.repeat == 1 else (
+            f'{row.name}-{row.last_name}', f'{row.repeat} × {row.type}')
+        rows.append(TreeRow(row.depth, name, kind, [_CELLS[h](row) for h in header[1:-1]],
+                            key=row.path if param else None, shared_with=row.shared_with,
+                            frozen=param and row.grad_req == 'null', notes=_folded(row)))
+    tree = TreeHtml(header, rows, uid=uid)
+    lines = []
+    for i, line in enumerate(footer(summary)):
+        text = escape(line)
+        if i == 0:
+            text = f'<b>{text}</b>'
+        elif line.startswith('Unknown:'):
+            text = f'<span class="w">{text}</span>'
+        elif line.startswith('Shared:'):
+            text += ': ' + '; '.join(' = '.join(tree.link(n) for n in group)
+                                     for group in summary.ties)
+        lines.append(text)
+    return tree.render(lines, open_to)
 
 
 def render_table(summary, tablefmt: str = 'simple') -> str:

@@ -9,8 +9,10 @@ initializer does not give zeros, a gradient that is zero everywhere after
 ``backward()`` (``grad=True``), and a std far from what the initializer implies.
 """
 
+import io
 import math
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
@@ -20,6 +22,7 @@ from mxnet import autograd, gluon
 from tabulate import tabulate
 
 from . import _compat
+from ._html import escape, table_html
 from ._initstd import describe, expected_std, gives_zeros, resolve
 from ._moments import histogram, moments
 from .devices import as_devices
@@ -123,8 +126,8 @@ class Stats:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def table(self, tablefmt: str = 'simple') -> str:
-        """The records as a table (any ``tabulate`` format: ``'github'``, ``'html'``...)."""
+    def _columns(self) -> Tuple[List[str], List[List[str]]]:
+        """The table's header and cells, as text."""
         several = len({r.device for r in self.rows}) > 1
         headers = ['Name', 'Shape', 'Mean', 'Std', 'Min', 'Max', 'L2 norm', 'Zeros',
                    'NaN/Inf', 'Init std'] + (['Device'] if several else []) + ['Flags']
@@ -132,6 +135,11 @@ class Stats:
                                                                r.norm)]
                 + [f'{r.zeros:.1%}', str(r.nonfinite), _number(r.expected_std)]
                 + ([r.device] if several else []) + [', '.join(r.flags)] for r in self.rows]
+        return headers, body
+
+    def table(self, tablefmt: str = 'simple') -> str:
+        """The records as a table (any ``tabulate`` format: ``'github'``, ``'html'``...)."""
+        headers, body = self._columns()
         align = ['left', 'left'] + ['right'] * 8 + ['left'] * (len(headers) - 10)
         return tabulate(body, headers=headers, tablefmt=tablefmt, disable_numparse=True,
                         colalign=align)
@@ -142,7 +150,23 @@ class Stats:
                 'flagged': [r.name for r in self.flagged], 'skipped': dict(self.skipped)}
 
     def _repr_html_(self) -> str:
-        return self.table('html')
+        """The table for a notebook: a flagged row is tinted, marked with a warning sign,
+        and names its flags (the explanation is the tooltip); the flags explained below."""
+        headers, body = self._columns()
+        flags = len(headers) - 1
+        foot = [f'<span class="e">{escape(r.name)}</span>: {escape(why)}'
+                for r in self.flagged for why in r.explain()]
+        if not self.flagged:
+            foot.append(f'<span class="ok">No flags</span>: {len(self.rows)} parameter(s) '
+                        f'look sane.')
+        foot += [f'skipped {escape(name)}: {escape(why)}' for name, why in self.skipped.items()]
+        return table_html(headers, body, left=headers[-2:] if 'Device' in headers else ['Flags'],
+                          flagged=[bool(r.flags) for r in self.rows],
+                          titles=[(flags, ' '.join(r.explain())) for r in self.rows],
+                          classes={flags: 'e'}, footer=foot)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(str(self))
 
     def __str__(self) -> str:
         lines = [self.table(), '']
@@ -331,7 +355,10 @@ def plot_histograms(block: gluon.Block, pattern: Patterns = None, *, grad: bool 
 
     Returns:
         The ``pathlib.Path`` written, or the ``matplotlib.figure.Figure`` when
-        ``path`` is ``None``.
+        ``path`` is ``None``. In a notebook the returned figure shows itself once, as
+        a PNG, as the cell's result: it carries its own ``_repr_png_``, because a
+        figure pyplot never saw has no image formatter unless ``%matplotlib inline``
+        registered one (which then draws it instead; still once).
 
     Raises:
         DependencyError: matplotlib is not installed.
@@ -359,9 +386,17 @@ def plot_histograms(block: gluon.Block, pattern: Patterns = None, *, grad: bool 
         ax.tick_params(labelsize=6)
     fig.tight_layout()
     if path is None:
+        fig._repr_png_ = partial(_figure_png, fig)
         return fig
     fig.savefig(path, format='png', dpi=dpi)
     return Path(path)
+
+
+def _figure_png(figure: Any) -> bytes:
+    """The figure as PNG bytes, at its own size and dpi (what a notebook shows)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format='png')
+    return buffer.getvalue()
 
 
 def _matplotlib() -> Tuple[Any, Any]:

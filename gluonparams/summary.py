@@ -6,8 +6,6 @@ runs unless inputs are given, so it works on hybridized networks, on networks wh
 parameters are not initialized yet, and on parameters spread over several devices.
 """
 
-import html
-import sys
 from dataclasses import asdict, dataclass, field
 from math import prod
 from typing import Any, Dict, List, Optional, TextIO, Tuple
@@ -16,7 +14,8 @@ import numpy as onp
 from mxnet import gluon
 
 from . import _compat
-from ._render import footer, render_table, render_tree
+from ._display import AUTO, in_ipython_kernel, resolve_file
+from ._render import footer, render_html, render_table, render_tree
 from .errors import OptionError
 from .select import as_matcher
 from .tree import groups_by_identity, walk
@@ -73,7 +72,15 @@ class Row:
 @dataclass
 class Summary:
     """What :func:`summary` found. ``str()`` is the tree; see also :meth:`table`,
-    :meth:`to_dict` and, in a notebook, the HTML rendering."""
+    :meth:`to_dict` and, in a notebook, the HTML rendering.
+
+    In a notebook a Summary shows itself as a foldable tree (``_repr_html_``: no
+    JavaScript, no network): blocks fold, open down to about 60 visible rows; each
+    parameter row has its shape, dtype, ``grad_req`` and count; frozen rows
+    (``grad_req='null'``) are dimmed and italic; a tied use links to the parameter's
+    first use; totals, unknown counts, ties and devices close it. Front ends that show
+    only text (``jupyter console``, nbconvert to Markdown) get the text tree.
+    """
 
     type: str
     rows: List[Row]
@@ -105,7 +112,12 @@ class Summary:
         return footer(self)
 
     def _repr_html_(self) -> str:
-        return f'<pre style="line-height:1.25">{html.escape(str(self))}</pre>'
+        return render_html(self)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython's text: the tree inside a kernel, where :func:`summary` printed
+        nothing; the short repr in the IPython terminal, where it printed the tree."""
+        printer.text(str(self) if in_ipython_kernel() else repr(self))
 
     def to_dict(self) -> Dict[str, Any]:
         """Everything as JSON-serializable data."""
@@ -116,8 +128,13 @@ class Summary:
 
 def summary(block: gluon.Block, *inputs: Any, depth: Optional[int] = None,
             select: Any = None, fold_repeats: bool = False,
-            file: Optional[TextIO] = sys.stdout, global_names: bool = False) -> Summary:
+            file: Optional[TextIO] = AUTO, global_names: bool = False) -> Summary:
     """Print the parameter tree of ``block`` and return it as a :class:`Summary`.
+
+    In a notebook, ``gp.summary(net)`` as a cell's last expression shows the tree once,
+    as a foldable HTML tree: inside an IPython kernel nothing is printed and the returned
+    :class:`Summary` shows itself as the cell's result. Scripts, the Python REPL and the
+    IPython terminal print the tree, as ``file=sys.stdout`` does.
 
     Args:
         block: the network.
@@ -130,7 +147,14 @@ def summary(block: gluon.Block, *inputs: Any, depth: Optional[int] = None,
             selection.
         fold_repeats: draw a run of structurally identical sibling blocks as one row
             (``3 × Dense``).
-        file: where to print; ``None`` prints nothing.
+        file: where to print the tree. By default ``sys.stdout`` (looked up at each
+            call), except inside a Jupyter/IPython kernel (JupyterLab, Notebook, VS Code,
+            Colab), where nothing is printed. The trade-off: in a kernel, a call that is
+            not the cell's last expression (in a loop, in a function, in a ``%run``
+            script) shows nothing; pass ``file=sys.stdout`` to print there too (always
+            printed, a notebook then also shows the result when it is the last
+            expression), ``None`` never to print (``print(gp.summary(net, file=None))``
+            prints the text tree once, anywhere).
         global_names: MXNet 1.x only: add a column with each parameter's global name
             (``Parameter.name``, ``'dense0_weight'``), the keys of 1.x's
             ``collect_params()``. Tied uses show the same global name.
@@ -158,8 +182,9 @@ def summary(block: gluon.Block, *inputs: Any, depth: Optional[int] = None,
     hidden = _hide(rows, parents, depth, select is not None, fold_repeats)
     result = _totals(block, rows, uses, select is not None)
     result.rows = [row for i, row in enumerate(rows) if i not in hidden]
-    if file is not None:
-        print_tree(result, file)
+    out = resolve_file(file)
+    if out is not None:
+        print_tree(result, out)
     return result
 
 

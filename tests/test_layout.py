@@ -26,12 +26,13 @@ PACKAGE = ROOT / 'gluonparams'
 # subpackage's modules share its layer. Adding a module means placing it here.
 LAYERS = [
     ['gluonparams.errors', 'gluonparams._version', 'gluonparams._text', 'gluonparams._parallel',
-     'gluonparams._numpy_guard'],
+     'gluonparams._display', 'gluonparams._numpy_guard'],
     ['gluonparams._compat', 'gluonparams._moments', 'gluonparams._initstd'],
     ['gluonparams.tree', 'gluonparams._arrays'],
     ['gluonparams.select', 'gluonparams.distributed', 'gluonparams._why'],
     ['gluonparams.devices', 'gluonparams.ties'],
-    ['gluonparams.checkpoint', 'gluonparams.summary', 'gluonparams._render', 'gluonparams.stats'],
+    ['gluonparams.checkpoint', 'gluonparams.summary', 'gluonparams._render', 'gluonparams.stats',
+     'gluonparams._html'],
     ['gluonparams.zoo'],
     ['gluonparams', 'gluonparams.cli', 'gluonparams.__main__'],
 ]

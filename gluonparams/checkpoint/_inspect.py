@@ -2,6 +2,9 @@
 
 import os
 from dataclasses import dataclass
+from typing import Any
+
+from .._html import report_html
 
 from ._files import check_checksums
 from ._io import CheckpointFile
@@ -32,6 +35,16 @@ class VerifyReport:
         if self.unchecked:
             text += f'; {len(self.unchecked)} have no checksum'
         return text
+
+    def _repr_html_(self) -> str:
+        """For a notebook: the verdict, then the names checked (folded) and unchecked."""
+        parts = [('checked', self.checked, '')]
+        if self.unchecked:
+            parts.append(('no checksum', self.unchecked, 'w'))
+        return report_html(bool(self.checked), str(self), parts)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(str(self))
 
 
 def inspect(path: PathLike) -> CheckpointInfo:

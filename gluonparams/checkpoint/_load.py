@@ -16,6 +16,7 @@ from mxnet import gluon
 
 from .. import _compat
 from .._arrays import difference
+from .._html import report_html
 from .._parallel import parallel_map
 from .._text import first_of, shape_text
 from ..devices import as_devices, check_replicas
@@ -53,6 +54,27 @@ class LoadReport:
         text = (f'{self.path}: loaded {len(self.loaded)}, missing {len(self.missing)}, '
                 f'unexpected {len(self.unexpected)}, mismatched {len(self.mismatched)}')
         return text if self.optimizer is None else f'{text}; {self.optimizer}'
+
+    def _repr_html_(self) -> str:
+        """For a notebook: the verdict, then each list of names; problems open."""
+        mismatched = [f'{n} (network {a}, file {b})' for n, a, b in self.mismatched]
+        parts = [('loaded', self.loaded, ''), ('missing', self.missing, 'w'),
+                 ('unexpected', self.unexpected, 'w'), ('mismatched', mismatched, 'e')]
+        opt = self.optimizer
+        if opt is not None and not opt.fresh:
+            parts += [(f'optimizer state {title}', items, kind) for title, items, kind in (
+                ('restored', opt.restored, ''), ('missing', opt.missing, 'w'),
+                ('unexpected', opt.unexpected, 'w'),
+                ('mismatched', [f'{n} (Trainer {a}, file {b})' for n, a, b in opt.mismatched],
+                 'e'),
+                ('hyperparameters from the file', [f'{k}: {a} → {b}' for k, a, b in opt.changed],
+                 '')) if items]
+        clean = not (self.missing or self.unexpected or self.mismatched) and (
+            opt is None or not (opt.missing or opt.unexpected or opt.mismatched))
+        return report_html(clean, str(self), parts)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(str(self))
 
 
 def load(block: gluon.Block, path: PathLike, *, device: Any = None, strict: bool = True,

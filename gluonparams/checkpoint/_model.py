@@ -16,7 +16,7 @@ import numpy as onp
 
 from .. import _compat
 from .._version import __version__
-from ._render import render_checkpoint
+from ._render import render_checkpoint, render_checkpoint_html
 
 __all__ = ['DTYPES', 'OPTIMIZER_KEY', 'OPTIMIZER_PREFIX', 'CheckpointInfo', 'OptimizerInfo',
            'TensorInfo', 'WriteItem', 'check_dtype', 'own_versions', 'split_optimizer']
@@ -127,6 +127,13 @@ class CheckpointInfo:
 
     def __str__(self) -> str:
         return render_checkpoint(self, details=True)
+
+    def _repr_html_(self) -> str:
+        """The tree for a notebook: blocks fold, a tied alias links to the stored name."""
+        return render_checkpoint_html(self)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(str(self))
 
     def render(self, *, details: bool = False, keep: Callable[[str], bool] | None = None,
                depth: int | None = None) -> str:

@@ -11,12 +11,13 @@ from dataclasses import dataclass
 
 from typing import TYPE_CHECKING
 
+from .._html import TreeHtml, TreeRow, escape
 from .._text import shape_text, size_text, tree_prefixes
 
 if TYPE_CHECKING:   # the model's __str__ draws with this module: no import at run time
     from ._model import CheckpointInfo, OptimizerInfo, TensorInfo
 
-__all__ = ['render_checkpoint']
+__all__ = ['render_checkpoint', 'render_checkpoint_html']
 
 
 @dataclass
@@ -119,6 +120,27 @@ def render_checkpoint(info: CheckpointInfo, details: bool = False,
         footer[0] = f'Selected params: {rows[0].params:,} of {info.total_params:,}'
     text = '\n'.join([lines[0], rule] + lines[1:] + [rule] + footer)
     return text
+
+
+def render_checkpoint_html(info: CheckpointInfo, uid: str | None = None) -> str:
+    """The tree as HTML for a notebook (the summary's renderer): stored tensors and tied
+    aliases, the alias linking to the stored name; the details in the footer."""
+    rows = []
+    path: list[str] = []
+    for row in _rows(info, lambda name: True):
+        path = path[:max(row.depth - 1, 0)] + ([row.label] if row.depth else [])
+        t = row.tensor
+        cells = [shape_text(t.shape) if t else '', t.dtype if t else '',
+                 '' if row.shared_with else f'{row.params:,}']
+        rows.append(TreeRow(row.depth, row.label, cells=cells,
+                            key='.'.join(path) if t else None, shared_with=row.shared_with))
+    tree = TreeHtml(['Name', 'Shape', 'Dtype', 'Params', 'Notes'], rows, uid=uid)
+    lines = [escape(line) for line in _footer(info, details=True)]
+    lines[0] = f'<b>{lines[0]}</b>'
+    if info.ties:
+        lines[1] += ': ' + '; '.join(' = '.join(tree.link(n) for n in group)
+                                     for group in info.ties)
+    return tree.render(lines)
 
 
 def _footer(info: CheckpointInfo, details: bool) -> list[str]:
