@@ -89,3 +89,33 @@ def _same_random_state():
     initialized from MXNet's global generator, and a test whose values depend on the tests
     before it (a ReLU layer that happens to be dead, in ~5% of states) is flaky."""
     mx.random.seed(0)
+
+
+# --- notebooks (issue 15) ---
+# Cells appended to examples/parameter_management.ipynb before it runs (never stored in
+# it): how gp.summary shows itself in the cases a learner meets, and figures inline.
+PROBES = {
+    'probe-assigned': 's = gp.summary(net)',
+    'probe-printed': 'print(gp.summary(net, file=None))',
+    'probe-explicit': 'import sys\ngp.summary(net, file=sys.stdout)',
+    'probe-not-last': "gp.summary(net)\n'the summary is not the last expression'",
+    'probe-flagged': 'net2[3].weight.set_data(net2[3].weight.data() * 0)\ngp.stats(net2)',
+    'probe-inline': "%matplotlib inline\nimport matplotlib.pyplot as plt\n"
+                    "gp.plot_histograms(net, r'bias$')",
+}
+
+
+@pytest.fixture(scope='session')
+def executed_notebook(tmp_path_factory):
+    """The example notebook with the probe cells, run once in a real IPython kernel of
+    this Python (tests/notebooks.py); ``(notebook, its folder, seconds it took)``."""
+    import nbformat
+
+    import notebooks
+    folder = tmp_path_factory.mktemp('notebook')
+    nb = notebooks.read()
+    for tag, source in PROBES.items():
+        nb.cells.append(nbformat.v4.new_code_cell(source, metadata={'tags': [tag]}))
+    seconds = notebooks.execute(nb, folder)
+    nbformat.write(nb, str(folder / 'executed.ipynb'))
+    return nb, folder, seconds
