@@ -79,7 +79,7 @@ _TABLE = """
 {u} table{border-collapse:collapse;color:inherit;background:transparent}
 {u} th,{u} td{padding:1px 1ch;text-align:right;white-space:nowrap;border:0;color:inherit;
     background:transparent}
-{u} th:first-child,{u} td:first-child,{u} td.l{text-align:left}
+{u} th:first-child,{u} td:first-child,{u} .l{text-align:left}
 {u} thead th{border-bottom:1px solid;{line}}
 {u} tbody tr:nth-child(odd){background:rgba(127,127,127,.07);
     background:color-mix(in srgb,currentColor 5%,transparent)}
@@ -271,7 +271,8 @@ def table_html(header: Sequence[str], rows: Sequence[Sequence[str]], *,
     uid = uid or new_uid()
     classes = classes or {}
     lefts = {header.index(h) for h in left}
-    head = ''.join(f'<th>{escape(h)}</th>' for h in header)
+    head = ''.join(f'<th class="l">{escape(h)}</th>' if i in lefts else f'<th>{escape(h)}</th>'
+                   for i, h in enumerate(header))
     body = []
     for i, row in enumerate(rows):
         mark = ' class="x"' if i < len(flagged) and flagged[i] else ''

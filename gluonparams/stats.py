@@ -153,14 +153,14 @@ class Stats:
         """The table for a notebook: a flagged row is tinted, marked with a warning sign,
         and names its flags (the explanation is the tooltip); the flags explained below."""
         headers, body = self._columns()
-        flags = len(headers) - 1
+        flags, several = len(headers) - 1, 'Device' in headers
         foot = [f'<span class="e">{escape(r.name)}</span>: {escape(why)}'
                 for r in self.flagged for why in r.explain()]
         if not self.flagged:
             foot.append(f'<span class="ok">No flags</span>: {len(self.rows)} parameter(s) '
                         f'look sane.')
         foot += [f'skipped {escape(name)}: {escape(why)}' for name, why in self.skipped.items()]
-        return table_html(headers, body, left=headers[-2:] if 'Device' in headers else ['Flags'],
+        return table_html(headers, body, left=['Shape', 'Flags'] + ['Device'] * several,
                           flagged=[bool(r.flags) for r in self.rows],
                           titles=[(flags, ' '.join(r.explain())) for r in self.rows],
                           classes={flags: 'e'}, footer=foot)

@@ -73,6 +73,23 @@ def wide(n, layer=nn.BatchNorm):
     return net
 
 
+# A block class and a parameter name a browser could misread as markup.
+EVIL = '<b>&"x\''
+
+
+def evil_net():
+    """A block whose class is named EVIL, holding a parameter named EVIL."""
+    evil_type = type(EVIL, (nn.HybridSequential,), {})
+    net = evil_type()
+    net.add(nn.Dense(3, in_units=2))
+    param = gluon.Parameter(EVIL, shape=(2, 2))
+    setattr(net, EVIL, param)
+    zoo.initialize(net)
+    if not _compat.is_initialized(param):     # 1.x initializes its ParameterDict only
+        param.initialize()
+    return net
+
+
 ALL = {'deck_toy': deck_toy, 'deck_tied': deck_tied, 'same_block_twice': same_block_twice,
        'tied_lm': tied_lm}
 

@@ -12,7 +12,6 @@ import warnings
 
 import mxnet as mx
 import pytest
-from mxnet import gluon
 from mxnet.gluon import nn
 
 import gluonparams as gp
@@ -21,21 +20,7 @@ from gluonparams._text import shape_text
 
 import nets
 from htmltree import parse
-
-EVIL = '<b>&"x\''           # a block class and a parameter name a browser could misread
-
-
-def evil_net():
-    """A block whose class is named EVIL holding a parameter named EVIL."""
-    evil_type = type(EVIL, (nn.HybridSequential,), {})
-    net = evil_type()
-    net.add(nn.Dense(3, in_units=2))
-    param = gluon.Parameter(EVIL, shape=(2, 2))
-    setattr(net, EVIL, param)
-    zoo.initialize(net)
-    if not _compat.is_initialized(param):     # 1.x initializes its ParameterDict only
-        param.initialize()
-    return net
+from nets import EVIL, evil_net
 
 
 def rows_of(root):

@@ -73,6 +73,25 @@ def test_ci_runs_the_suite_on_mxnet_1_9_1_in_a_second_environment():
     assert text.count('python -m pytest') == 2
 
 
+def test_ci_installs_chromium_for_the_browser_tests_of_both_runs():
+    """Without a browser the browser tests fail in CI, unless .ci/run says why it could not
+    install one (tests/test_browser.py); apt waits for other users' locks, asks nothing."""
+    text = (ROOT / '.ci' / 'run').read_text()
+    setup = text[:text.index('python -m pytest')]
+    assert 'install -y --no-install-recommends chromium' in setup
+    assert 'DEBIAN_FRONTEND=noninteractive' in setup and 'DPkg::Lock::Timeout=' in setup
+    assert 'export GLUONPARAMS_REQUIRE_BROWSER=1' in setup
+    assert 'export GLUONPARAMS_NO_BROWSER="' in setup
+    done = subprocess.run(['bash', '-n', str(ROOT / '.ci' / 'run')], capture_output=True,
+                          text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / 'setup.cfg')
+    test_extra = {re.split(r'[<>=]', line)[0] for line in
+                  cfg['options.extras_require']['test'].split()}
+    assert {'playwright', 'nbclient', 'nbconvert', 'ipykernel', 'nbformat'} <= test_extra
+
+
 def test_tox_matrix_pins_the_same_mxnet_as_the_extras():
     tox = configparser.ConfigParser(interpolation=None)
     tox.read(ROOT / 'tox.ini')
