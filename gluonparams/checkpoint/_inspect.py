@@ -51,7 +51,8 @@ def inspect(path: PathLike) -> CheckpointInfo:
     """A checkpoint's header: names, shapes, dtypes, bytes, ties, metadata.
 
     Reads only the header, not the tensors: milliseconds even for a file of many
-    gigabytes. ``print(gp.inspect(path))`` draws the parameter tree.
+    gigabytes. ``print(gp.inspect(path))`` draws the parameter tree; in a notebook,
+    ``gp.inspect(path)`` as a cell's last expression shows it as a foldable HTML tree.
 
     Raises:
         CheckpointError: unknown extension, or a file that is not a valid checkpoint.
