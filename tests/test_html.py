@@ -11,7 +11,9 @@ import struct
 import warnings
 
 import mxnet as mx
+import numpy as onp
 import pytest
+from mxnet import gluon
 from mxnet.gluon import nn
 
 import gluonparams as gp
@@ -299,3 +301,23 @@ def test_summary_html_lists_devices_output_shapes_and_global_names_when_text_doe
     assert 'Devices' in cells_of(root.find(cls='hd')[0])
     assert [cells_of(r)[-1] for r in rows_of(root) if cells_of(r)[0] == 'weight'] == [
         'cpu(0)', 'cpu(1)']
+
+
+def test_reports_of_an_optimizer_state_and_of_a_file_without_checksums(tmp_path):
+    net = nets.deck_tied()
+    trainer = gluon.Trainer(net.collect_params(), 'adam')
+    gp.save(net, tmp_path / 'step.safetensors', trainer=trainer)
+    fresh = gluon.Trainer(net.collect_params(), 'adam')
+    root = parse(gp.load(net, tmp_path / 'step.safetensors', trainer=fresh)._repr_html_())
+    parts = {d.find('summary')[0].text(): d for d in root.find('details')}
+    assert 'optimizer state restored: 6' in parts and root.find('span', cls='ok')
+    assert 'optimizer Adam: restored 6' in output(root).find('div')[0].text()
+
+    from safetensors.numpy import save_file      # another tool's file: no checksums
+    save_file({'0.weight': onp.ones((2, 2), 'float32')}, str(tmp_path / 'other.safetensors'))
+    report = gp.verify(tmp_path / 'other.safetensors')
+    root = parse(report._repr_html_())
+    assert root.find('span', cls='w') and not root.find('span', cls='ok')
+    (unchecked,) = root.find('details')
+    assert 'open' in unchecked.attrs
+    assert unchecked.find('summary')[0].text() == f'no checksum: {len(report.unchecked)}'
