@@ -72,8 +72,8 @@ class Row:
 
 @dataclass
 class Summary:
-    """What :func:`summary` found. ``str()`` is the tree; see also :meth:`table`,
-    :meth:`to_dict` and, in a notebook, the HTML rendering."""
+    """What [`summary`][gluonparams.summary.summary] found. ``str()`` is the tree; see
+    also ``table()``, ``footer()``, ``to_dict()`` and, in a notebook, the HTML rendering."""
 
     type: str
     rows: List[Row]
@@ -117,7 +117,7 @@ class Summary:
 def summary(block: gluon.Block, *inputs: Any, depth: Optional[int] = None,
             select: Any = None, fold_repeats: bool = False,
             file: Optional[TextIO] = sys.stdout, global_names: bool = False) -> Summary:
-    """Print the parameter tree of ``block`` and return it as a :class:`Summary`.
+    """Print the parameter tree of ``block`` and return it as a [`Summary`][gluonparams.Summary].
 
     Args:
         block: the network.
@@ -126,8 +126,8 @@ def summary(block: gluon.Block, *inputs: Any, depth: Optional[int] = None,
         depth: show blocks and parameters down to this depth (root is 0); deeper rows
             fold into their nearest shown ancestor, which says how many it holds.
         select: keep only parameters whose names match (the semantics of
-            :func:`gluonparams.select`), and the blocks above them; totals count the
-            selection.
+            [`select`][gluonparams.select.select]), and the blocks above them; totals
+            count the selection.
         fold_repeats: draw a run of structurally identical sibling blocks as one row
             (``3 × Dense``).
         file: where to print; ``None`` prints nothing.
@@ -136,7 +136,7 @@ def summary(block: gluon.Block, *inputs: Any, depth: Optional[int] = None,
             ``collect_params()``. Tied uses show the same global name.
 
     Returns:
-        The :class:`Summary`; ``summary.total_params`` counts each tied parameter once.
+        The tree's rows and totals; ``total_params`` counts each tied parameter once.
 
     Raises:
         OptionError: ``global_names=True`` on MXNet 2.0, whose parameters have no
