@@ -6,8 +6,9 @@ caught.
 
 Run like this, the script starts a KVStore cluster on this machine (a scheduler, a
 server and two workers talking over loopback: launch_local.py) and runs itself as each
-worker. On a real cluster, start it with MXNet's launcher instead (README, "Across
-machines"), giving a folder every worker can read: each worker then runs ``worker()``.
+worker. On a real cluster, start it with MXNet's launcher instead (docs/guide/distributed.md,
+"Running on a cluster"), giving a folder every worker can read: each worker then runs
+``worker()``.
 
 Each worker trains on its own shard of the data; the servers add up the gradients of
 all workers and update the weights, which every worker pulls, so the replicas stay

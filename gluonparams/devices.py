@@ -128,7 +128,18 @@ def _undo(moved: List[Tuple[gluon.Parameter, List[Any], Any]]) -> None:
 
 @dataclass
 class Divergence:
-    """One device copy of a parameter that differs from the parameter's first copy."""
+    """One device copy of a parameter that differs from the parameter's first copy.
+
+    Attributes:
+        name: the parameter's first structural name.
+        also: its other names (ties).
+        reference: the device of the first copy, such as ``'cpu(0)'``.
+        device: the device of the copy that differs.
+        differing: how many values differ in their bits.
+        size: how many values the parameter has.
+        max_abs_diff: the largest ``|difference|`` over values that are not NaN.
+        nan_mismatch: values NaN on one device and not on the other.
+    """
 
     name: str                 # the parameter's first structural name
     also: List[str]           # its other names (ties)
@@ -175,22 +186,24 @@ def check_replicas(block: gluon.Block, *, device: Any = None, kvstore: Any = Non
             compare the replicas of all its workers; ``None``: this process only.
         timeout: with ``kvstore``, seconds to wait for the other workers (``None``:
             no limit); a worker that does not answer in time leaves this process
-            unable to leave the cluster (see :class:`~gluonparams.errors.DistributedError`).
+            unable to leave the cluster (see
+            [`DistributedError`][gluonparams.DistributedError]).
 
     Returns:
-        ``{first structural name: [device names compared]}`` for each parameter with
-        two or more copies; empty when every parameter lives on one device. With
-        ``kvstore``: every initialized parameter, its device names (when several)
-        followed by ``'rank 0'``, ... ``'rank N-1'``.
+        For each parameter with two or more copies, its first structural name and the
+        names of the devices compared (``{'0.weight': ['cpu(0)', 'cpu(1)']}``); empty
+        when every parameter lives on one device. With ``kvstore``: every initialized
+        parameter, its device names (when several) followed by ``'rank 0'``, ...
+        ``'rank N-1'``.
 
     Raises:
         ReplicaError: copies differ; the message names each parameter (and its tied
             names), the two devices, how many values differ and the largest
-            difference; ``error.divergent`` holds them as :class:`Divergence`. With
-            ``kvstore``, on every worker: the parameters and the ranks whose values
-            differ from rank 0's (``error.divergent``:
-            :class:`~gluonparams.distributed.WorkerDivergence`), or
-            the ranks whose own device copies or network differ.
+            difference; ``error.divergent`` holds them as
+            [`Divergence`][gluonparams.Divergence]. With ``kvstore``, on every
+            worker: the parameters and the ranks whose values differ from rank 0's
+            (``error.divergent``: [`WorkerDivergence`][gluonparams.WorkerDivergence]),
+            or the ranks whose own device copies or network differ.
         DeviceError: ``device`` is malformed, or no parameter lives on a device given.
         DistributedError: with ``kvstore``, a worker did not answer within
             ``timeout``, or the KVStore cannot carry the exchange.

@@ -116,7 +116,8 @@ def select(block: gluon.Block, pattern: Patterns = None, *, exclude: Patterns = 
             ``collect_params()``.
 
     Returns:
-        ``{name: Parameter}``, ready for ``gluon.Trainer(gp.select(net, ...), 'sgd')``.
+        The selected parameters by structural name, in definition order, ready for
+        ``gluon.Trainer(gp.select(net, ...), 'sgd')``.
 
     Raises:
         PatternError: a malformed pattern (the message names it and the regex
@@ -168,13 +169,16 @@ def freeze(block: gluon.Block, pattern: Patterns = None, *, exclude: Patterns = 
     """Stop training the selected parameters: ``grad_req='null'``.
 
     Each parameter's own ``grad_req`` is remembered (on the parameter, so freezing
-    twice keeps the first one) for :func:`unfreeze`. A ``gluon.Trainer`` skips a
+    twice keeps the first one) for [`unfreeze`][gluonparams.unfreeze]. A ``gluon.Trainer`` skips a
     ``'null'`` parameter at every ``step()``, including one created before the freeze.
 
     Args:
         block: the network.
-        pattern, exclude, mode: the selection, as in :func:`select`; ``None``
-            selects every parameter.
+        pattern: the names to freeze, as in [`select`][gluonparams.select.select];
+            ``None`` selects every parameter.
+        exclude: names to leave alone, as in [`select`][gluonparams.select.select].
+        mode: how patterns match: ``'search'``, ``'fullmatch'`` or ``'glob'``, as in
+            [`select`][gluonparams.select.select].
 
     Returns:
         The parameters this call froze (already-frozen ones and parameters that
@@ -198,11 +202,19 @@ def freeze(block: gluon.Block, pattern: Patterns = None, *, exclude: Patterns = 
 
 def unfreeze(block: gluon.Block, pattern: Patterns = None, *, exclude: Patterns = None,
              mode: str = 'search') -> Selection:
-    """Undo :func:`freeze`: each selected parameter gets back its own previous ``grad_req``.
+    """Undo `freeze`: each selected parameter gets back its own previous ``grad_req``.
 
-    Only parameters :func:`freeze` froze change: BatchNorm running statistics (always
-    ``'null'``) and parameters made ``'null'`` by other means stay as they are; use
-    :func:`configure` with ``grad_req='write'`` to make those trainable.
+    Only parameters [`freeze`][gluonparams.freeze] froze change: BatchNorm running
+    statistics (always ``'null'``) and parameters made ``'null'`` by other means stay as
+    they are; use [`configure`][gluonparams.configure] with ``grad_req='write'`` to make
+    those trainable.
+
+    Args:
+        block: the network.
+        pattern: the names to unfreeze, as in [`select`][gluonparams.select.select];
+            ``None`` selects every parameter.
+        exclude: names to leave frozen, as in [`select`][gluonparams.select.select].
+        mode: how patterns match: ``'search'``, ``'fullmatch'`` or ``'glob'``.
 
     Returns:
         The parameters this call made trainable again.
@@ -226,12 +238,15 @@ def configure(block: gluon.Block, pattern: Patterns, *, exclude: Patterns = None
 
     Args:
         block: the network.
-        pattern, exclude, mode: the selection, as in :func:`select`.
+        pattern: the names to configure, as in [`select`][gluonparams.select.select]
+            (``None`` selects every parameter).
+        exclude: names to leave alone, as in [`select`][gluonparams.select.select].
         lr_mult: learning-rate multiplier (a number >= 0); ``None`` leaves it.
         wd_mult: weight-decay multiplier (a number >= 0); ``None`` leaves it.
         grad_req: ``'write'``, ``'add'`` or ``'null'``; ``None`` leaves it. Setting it
-            replaces what :func:`freeze` remembered. Parameters that are never
-            differentiable (BatchNorm running statistics) stay ``'null'``.
+            replaces what [`freeze`][gluonparams.freeze] remembered. Parameters that
+            are never differentiable (BatchNorm running statistics) stay ``'null'``.
+        mode: how patterns match: ``'search'``, ``'fullmatch'`` or ``'glob'``.
 
     Returns:
         The parameters whose settings changed.
@@ -278,6 +293,13 @@ def no_weight_decay(block: gluon.Block, pattern: Patterns = NO_DECAY, *,
 
     Sets ``wd_mult=0`` on the parameters matching ``pattern`` (default
     ``r'(bias|gamma|beta)$'``); a Trainer's ``wd`` then leaves them alone.
+
+    Args:
+        block: the network.
+        pattern: the names that get no weight decay, as in
+            [`select`][gluonparams.select.select].
+        exclude: names to leave alone.
+        mode: how patterns match: ``'search'``, ``'fullmatch'`` or ``'glob'``.
 
     Returns:
         The parameters whose ``wd_mult`` changed.

@@ -53,7 +53,8 @@ class ParamStats:
     finite values and ``None`` when there are none; ``zeros`` is the fraction of
     values exactly 0; ``nonfinite`` counts NaN and Inf. ``init`` names the
     initializer and ``expected_std`` the std it implies for this shape (``None``:
-    not understood). ``flags`` holds entries of :data:`FLAGS`.
+    not understood). ``flags`` holds entries of ``gluonparams.stats.FLAGS``: ``'NaN/Inf'``,
+    ``'all zero'``, ``'dead gradient'``, ``'std far from init'``.
     """
 
     name: str
@@ -101,9 +102,10 @@ class ParamStats:
 
 @dataclass
 class Stats:
-    """What :func:`stats` found: ``rows`` (one :class:`ParamStats` per parameter),
-    ``skipped`` (``{name: reason}``), :meth:`table`, :meth:`to_dict`; ``str()`` is
-    the table followed by the flags explained."""
+    """What [`stats`][gluonparams.stats.stats] found: ``rows`` (one
+    [`ParamStats`][gluonparams.ParamStats] per parameter), ``skipped``
+    (``{name: reason}``), ``table()``, ``to_dict()``; ``str()`` is the table followed by
+    the flags explained. ``report['0.weight']`` is one parameter's record."""
 
     of: str
     rows: List[ParamStats]
@@ -198,8 +200,8 @@ def stats(block: gluon.Block, pattern: Patterns = None, *, grad: bool = False,
 
     Args:
         block: the network.
-        pattern, exclude, mode: the selection, as in :func:`gluonparams.select`; a
-            tied parameter is read once.
+        pattern: the parameters to read, as in [`select`][gluonparams.select.select]
+            (``None``: every parameter); a tied parameter is read once.
         grad: the gradients instead of the data (call after ``backward()``);
             parameters with ``grad_req='null'`` are skipped.
         device: which copy to read when a parameter lives on several devices (a
@@ -210,9 +212,11 @@ def stats(block: gluon.Block, pattern: Patterns = None, *, grad: bool = False,
             Parameters that carry their own initializer (biases, BatchNorm) use it.
             ``None``: check only those. Understood: Zero, One, Constant, Uniform,
             Normal, Xavier, MSRAPrelu; the std check is skipped for others.
+        exclude: names to leave out, as in [`select`][gluonparams.select.select].
+        mode: how patterns match: ``'search'``, ``'fullmatch'`` or ``'glob'``.
 
     Returns:
-        :class:`Stats`, one record per parameter that holds data.
+        One record per selected parameter that holds data, and the names skipped.
 
     Raises:
         DeviceError: ``device`` is malformed, or a selected parameter has no copy there.
@@ -347,11 +351,17 @@ def plot_histograms(block: gluon.Block, pattern: Patterns = None, *, grad: bool 
     canvas without pyplot: no window opens and no global backend changes.
 
     Args:
-        block, pattern, grad, device, exclude, mode: as in :func:`stats`.
+        block: the network.
+        pattern: the parameters to draw, as in [`stats`][gluonparams.stats.stats].
+        grad: draw the gradients instead of the data.
         path: where to save a PNG; ``None`` returns the figure instead.
         bins: bins per histogram.
+        device: which copy to read, as in [`stats`][gluonparams.stats.stats].
+        exclude: names to leave out.
+        mode: how patterns match: ``'search'``, ``'fullmatch'`` or ``'glob'``.
         cols: histograms per row; the image is ``cols * 2.5`` by ``rows * 2``
             inches at ``dpi`` dots per inch.
+        dpi: dots per inch of the image.
 
     Returns:
         The ``pathlib.Path`` written, or the ``matplotlib.figure.Figure`` when

@@ -71,8 +71,8 @@ class Row:
 
 @dataclass
 class Summary:
-    """What :func:`summary` found. ``str()`` is the tree; see also :meth:`table`,
-    :meth:`to_dict` and, in a notebook, the HTML rendering.
+    """What [`summary`][gluonparams.summary.summary] found. ``str()`` is the tree; see
+    also ``table()``, ``footer()``, ``to_dict()`` and, in a notebook, the HTML rendering.
 
     In a notebook a Summary shows itself as a foldable tree (``_repr_html_``: no
     JavaScript, no network): blocks fold, open down to about 60 visible rows; each
@@ -115,7 +115,7 @@ class Summary:
         return render_html(self)
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        """IPython's text: the tree inside a kernel, where :func:`summary` printed
+        """IPython's text: the tree inside a kernel, where ``summary()`` printed
         nothing; the short repr in the IPython terminal, where it printed the tree."""
         printer.text(str(self) if in_ipython_kernel() else repr(self))
 
@@ -129,11 +129,11 @@ class Summary:
 def summary(block: gluon.Block, *inputs: Any, depth: Optional[int] = None,
             select: Any = None, fold_repeats: bool = False,
             file: Optional[TextIO] = AUTO, global_names: bool = False) -> Summary:
-    """Print the parameter tree of ``block`` and return it as a :class:`Summary`.
+    """Print the parameter tree of ``block`` and return it as a [`Summary`][gluonparams.Summary].
 
     In a notebook, ``gp.summary(net)`` as a cell's last expression shows the tree once,
     as a foldable HTML tree: inside an IPython kernel nothing is printed and the returned
-    :class:`Summary` shows itself as the cell's result. Scripts, the Python REPL and the
+    ``Summary`` shows itself as the cell's result. Scripts, the Python REPL and the
     IPython terminal print the tree, as ``file=sys.stdout`` does.
 
     Args:
@@ -143,8 +143,8 @@ def summary(block: gluon.Block, *inputs: Any, depth: Optional[int] = None,
         depth: show blocks and parameters down to this depth (root is 0); deeper rows
             fold into their nearest shown ancestor, which says how many it holds.
         select: keep only parameters whose names match (the semantics of
-            :func:`gluonparams.select`), and the blocks above them; totals count the
-            selection.
+            [`select`][gluonparams.select.select]), and the blocks above them; totals
+            count the selection.
         fold_repeats: draw a run of structurally identical sibling blocks as one row
             (``3 × Dense``).
         file: where to print the tree. By default ``sys.stdout`` (looked up at each
@@ -160,7 +160,7 @@ def summary(block: gluon.Block, *inputs: Any, depth: Optional[int] = None,
             ``collect_params()``. Tied uses show the same global name.
 
     Returns:
-        The :class:`Summary`; ``summary.total_params`` counts each tied parameter once.
+        The tree's rows and totals; ``total_params`` counts each tied parameter once.
 
     Raises:
         OptionError: ``global_names=True`` on MXNet 2.0, whose parameters have no

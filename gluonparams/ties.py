@@ -35,7 +35,8 @@ def tie_groups(block: gluon.Block) -> list[list[str]]:
     """One list of structural names per parameter reachable under several names.
 
     Finds every way a tie is made (``share_parameters``, one block added at several
-    positions, a Parameter assigned to another block, 1.x ``params=``, :func:`share`),
+    positions, a Parameter assigned to another block, 1.x ``params=``,
+    [`share`][gluonparams.share]),
     because it looks only at identity. Equal values are never a tie.
 
     Examples:
@@ -111,9 +112,10 @@ def check_ties(block: gluon.Block, expected: Iterable[Sequence[str]]) -> None:
 
     Args:
         block: the network.
-        expected: the tie groups that should exist, as :func:`tie_groups` returns
-            them (order of groups and of names within a group does not matter).
-            ``[]`` asserts that nothing is tied.
+        expected: the tie groups that should exist, as
+            [`tie_groups`][gluonparams.tie_groups] returns them (order of groups and
+            of names within a group does not matter). ``[]`` asserts that nothing is
+            tied.
 
     Raises:
         TieError: one line per missing tie (names expected together that are

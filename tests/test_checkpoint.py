@@ -10,7 +10,7 @@ from mxnet.gluon import nn
 from nets import deck_tied, devices_of, same_block_twice, tied_lm
 
 import gluonparams as gp
-from gluonparams import _compat, zoo
+from gluonparams import _compat, tree, zoo
 
 FORMATS = ['safetensors', 'params', 'npz']
 DTYPES = ['float16', 'float32', 'float64', 'int8', 'int32', 'int64', 'uint8']
@@ -521,3 +521,18 @@ def test_a_trainer_that_keeps_its_own_copy_sees_the_loaded_values(tmp_path):
     step(net, net_trainer)
     step(reference, trainer(reference))
     assert_same_values(reference, net)
+
+
+@pytest.mark.parametrize('call', ['save', 'load'])
+def test_a_save_or_load_with_a_trainer_walks_the_network_once(call, tmp_path, monkeypatch):
+    net = deck_tied()
+    trainer = gluon.Trainer(net.collect_params(), 'adam')
+    gp.save(net, tmp_path / 'net.safetensors', trainer=trainer)
+    walks = []
+    real = tree.walk
+    monkeypatch.setattr(tree, 'walk', lambda *a, **k: walks.append(a) or real(*a, **k))
+    if call == 'save':
+        gp.save(net, tmp_path / 'again.safetensors', trainer=trainer)
+    else:
+        gp.load(net, tmp_path / 'net.safetensors', trainer=trainer)
+    assert len(walks) == 1

@@ -17,7 +17,7 @@ __all__ = ['VerifyReport', 'inspect', 'verify']
 
 @dataclass
 class VerifyReport:
-    """What :func:`verify` checked: ``checked`` tensors matched their recorded
+    """What [`verify`][gluonparams.verify] checked: ``checked`` tensors matched their recorded
     CRC-32; ``unchecked`` ones have none recorded (a file another tool wrote)."""
 
     path: str
@@ -54,6 +54,13 @@ def inspect(path: PathLike) -> CheckpointInfo:
     gigabytes. ``print(gp.inspect(path))`` draws the parameter tree; in a notebook,
     ``gp.inspect(path)`` as a cell's last expression shows it as a foldable HTML tree.
 
+    Args:
+        path: a ``.safetensors``, ``.params`` (either MXNet format) or ``.npz`` file.
+
+    Returns:
+        The header: ``tensors``, ``ties``, ``metadata``, the versions that wrote the
+        file, and the optimizer state's record when there is one.
+
     Raises:
         CheckpointError: unknown extension, or a file that is not a valid checkpoint.
 
@@ -72,9 +79,12 @@ def inspect(path: PathLike) -> CheckpointInfo:
 def verify(path: PathLike) -> VerifyReport:
     """Check every tensor of a checkpoint against its recorded CRC-32.
 
+    Args:
+        path: a ``.safetensors``, ``.params`` or ``.npz`` file.
+
     Returns:
-        A :class:`VerifyReport`: the tensors ``checked`` and those ``unchecked`` (no
-        checksum recorded: a file another tool wrote).
+        The tensors ``checked`` and those ``unchecked`` (no checksum recorded, as in a
+        file another tool wrote).
 
     Raises:
         CheckpointError: a bad header, or tensors whose bytes do not match their

@@ -38,10 +38,11 @@ __all__ = ['LoadReport', 'load']
 
 @dataclass
 class LoadReport:
-    """What :func:`load` did: ``loaded`` (the network's names that got a value),
+    """What [`load`][gluonparams.load] did: ``loaded`` (the network's names that got a value),
     ``missing`` (in the network, not in the file), ``unexpected`` (in the file, not in
     the network) and ``mismatched`` (``(name, in the network, in the file)``, not
-    loaded); with ``strict=True`` the last three are empty or the load failed."""
+    loaded); with ``strict=True`` the last three are empty or the load failed. With
+    ``trainer=``, ``optimizer`` is an [`OptimizerReport`][gluonparams.OptimizerReport]."""
 
     path: str
     loaded: list[str] = field(default_factory=list)
@@ -95,8 +96,8 @@ def load(block: gluon.Block, path: PathLike, *, device: Any = None, strict: bool
             initialized parameter where it is and puts the others on ``cpu(0)``.
         strict: raise when a name is missing or unexpected, or a shape or dtype
             differs; ``False`` loads what matches and reports the rest.
-        select: load only names matching this pattern (``gp.select`` semantics), on
-            both sides.
+        select: load only names matching this pattern (the semantics of
+            [`select`][gluonparams.select.select]), on both sides.
         trainer: a fresh ``gluon.Trainer`` over ``block``'s parameters, built with
             the saved optimizer class (and scheduler class): its state is restored by
             name, as the parameters are (``strict`` applies to both), so training
@@ -109,8 +110,8 @@ def load(block: gluon.Block, path: PathLike, *, device: Any = None, strict: bool
             no limit).
 
     Returns:
-        A :class:`LoadReport` (``loaded``, ``missing``, ``unexpected``, ``mismatched``;
-        with ``trainer=``, ``optimizer``: an ``OptimizerReport``).
+        How each name matched (``loaded``, ``missing``, ``unexpected``, ``mismatched``)
+        and, with ``trainer=``, what the Trainer got (``optimizer``).
 
     Raises:
         CheckpointError: a bad or corrupt file, a mismatch with ``strict=True``, or

@@ -80,7 +80,7 @@ class TensorInfo:
 
 @dataclass
 class CheckpointInfo:
-    """A checkpoint's header: what :func:`gluonparams.inspect` returns.
+    """A checkpoint's header: what [`inspect`][gluonparams.inspect] returns.
 
     ``tensors`` are the stored tensors in file order; ``ties`` lists each tie group
     the file records (the first name is the one stored, unless the format stores

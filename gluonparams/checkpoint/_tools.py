@@ -18,7 +18,14 @@ __all__ = ['Diff', 'convert', 'diff']
 
 @dataclass
 class Diff:
-    """How two checkpoints differ, name by name."""
+    """How two checkpoints differ, name by name: what [`diff`][gluonparams.diff] returns.
+
+    ``only_a`` and ``only_b``: names in one file only; ``changed``: ``(name, shape and
+    dtype in a, in b)``; ``values``: ``(name, max |a - b|)`` for tensors whose bits
+    differ; ``ties_a`` and ``ties_b``: tie groups recorded in one file only; ``same``:
+    names whose values are identical. ``differ`` is true when any list is not empty;
+    ``str()`` is the report ``gluonparams diff`` prints.
+    """
 
     a: str
     b: str
@@ -63,7 +70,24 @@ def _optimizer_tensors(info: CheckpointInfo) -> list[TensorInfo]:
 
 def diff(a: str, b: str) -> Diff:
     """Compare two checkpoints of any formats: names, shapes, dtypes, ties, and each
-    common tensor's values bit for bit (max absolute difference when they differ)."""
+    common tensor's values bit for bit (max absolute difference when they differ).
+
+    Args:
+        a: the first file.
+        b: the second file, of the same format or another.
+
+    Returns:
+        What differs; ``differ`` is false when the two hold the same names, ties and bits.
+
+    Raises:
+        CheckpointError: either file is not a valid checkpoint.
+
+    Examples:
+        >>> gp.save(net, 'model.safetensors')
+        >>> gp.save(net, 'model.npz')
+        >>> gp.diff('model.safetensors', 'model.npz').differ
+        False
+    """
     with CheckpointFile(a) as fa, CheckpointFile(b) as fb:
         info_a, info_b = format_of(a).read_header(fa), format_of(b).read_header(fb)
         src_a, src_b = _sources(info_a), _sources(info_b)
@@ -98,8 +122,22 @@ def convert(src: str, dst: str, *, fsync: bool = True) -> CheckpointInfo:
     optimizer state, and ties where the format records them. The source's checksums
     are checked first.
 
+    Args:
+        src: the file to read.
+        dst: the file to write (atomically); its extension picks the format.
+        fsync: flush the new file and its folder to disk before returning.
+
     Returns:
         The header of the file written.
+
+    Raises:
+        CheckpointError: ``src`` is not a valid checkpoint or fails its checksums, or
+            ``dst`` cannot be written.
+
+    Examples:
+        >>> gp.save(net, 'model.safetensors')
+        >>> gp.convert('model.safetensors', 'model.params').ties
+        [['1.weight', '2.weight'], ['1.bias', '2.bias']]
     """
     src, dst = os.fspath(src), os.fspath(dst)
     fmt = format_of(dst)

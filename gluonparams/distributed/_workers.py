@@ -27,7 +27,13 @@ R = TypeVar('R')
 
 @dataclass
 class WorkerDivergence:
-    """A parameter whose value on some workers differs from its value on rank 0."""
+    """A parameter whose value on some workers differs from its value on rank 0.
+
+    Attributes:
+        name: the parameter's first structural name.
+        also: its other names (ties).
+        ranks: the ranks whose value differs from rank 0's.
+    """
 
     name: str             # the parameter's first structural name
     also: List[str]       # its other names (ties)
