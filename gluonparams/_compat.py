@@ -6,7 +6,7 @@ calls the named helpers below and never tests a version itself.
 
 import ctypes
 import weakref
-from typing import Any, Iterable, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import mxnet as mx
 import numpy as onp
@@ -39,13 +39,19 @@ def children(block: gluon.Block) -> List[Tuple[str, gluon.Block]]:
     return list(items)
 
 
-def own_params(block: gluon.Block) -> Iterable[Tuple[str, gluon.Parameter]]:
-    """The parameters registered on ``block`` itself, as ``(attribute name, Parameter)``.
+def registered_params(block: gluon.Block) -> List[Tuple[str, gluon.Parameter]]:
+    """``(attribute name, Parameter)`` for the parameters registered on ``block`` itself."""
+    return list(block._reg_params.items())
 
-    These are the entries Gluon's structural names are built from in both versions
-    (``_collect_params_with_prefix``).
-    """
-    return block._reg_params.items()
+
+_BASE_COLLECT = gluon.Block._collect_params_with_prefix
+
+
+def naming_override(cls: type) -> Any:
+    """The class's own ``_collect_params_with_prefix`` (the method Gluon names saved
+    parameters with) when it overrides Gluon's, else ``None``."""
+    method = getattr(cls, '_collect_params_with_prefix')
+    return None if method is _BASE_COLLECT else method
 
 
 def param_shape(param: gluon.Parameter) -> Optional[Tuple[Optional[int], ...]]:
@@ -128,8 +134,9 @@ def uniform(shape: Tuple[int, ...], device: Any = None):
     return mx.nd.random.uniform(shape=shape, **device_kwargs(device))
 
 
-def share_parameters(dst: gluon.Block, shared: dict) -> None:
-    """Tie ``dst``'s parameters to ``shared`` (``{structural name: Parameter}``).
+def share_parameters(dst: gluon.Block, shared: dict, owners: dict) -> None:
+    """Tie ``dst``'s parameters to ``shared`` (``{structural name: Parameter}``);
+    ``owners`` gives, for each name, the block registering it and its attribute there.
 
     2.0 delegates to ``Block.share_parameters``. 1.x lacks it and refuses to assign
     a Parameter over a registered one, so each tie is made where 1.x itself looks:
@@ -144,7 +151,7 @@ def share_parameters(dst: gluon.Block, shared: dict) -> None:
         dst.share_parameters(shared)
     else:
         for name, param in shared.items():
-            owner, attr = _owner(dst, name)
+            owner, attr = owners[name]
             _retie_1x(owner, attr, param)
     _clear_cached_graphs(dst)
 
@@ -180,13 +187,6 @@ def is_device(obj: Any) -> bool:
 
 
 # --- for ties ---
-def _owner(block: gluon.Block, name: str) -> Tuple[gluon.Block, str]:
-    *path, attr = name.split('.')
-    for part in path:
-        block = dict(children(block))[part]
-    return block, attr
-
-
 def _retie_1x(owner: gluon.Block, attr: str, param: gluon.Parameter) -> None:
     old = owner._reg_params.get(attr)
     if old is param:

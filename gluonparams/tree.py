@@ -7,16 +7,17 @@ Gluon's structural names, the keys of ``collect_params()`` in MXNet 2.0: ``'0.we
 ``'features.3.conv.weight'``.
 """
 
+import warnings
 from collections.abc import Iterable
-from typing import Iterator, NamedTuple, Tuple, Union
+from typing import Any, Iterator, NamedTuple, Tuple, Union
 
 from mxnet import gluon
 
 from . import _compat
-from .errors import GluonParamsError, PathError
+from .errors import GluonParamsError, NameWarning, PathError
 
-__all__ = ['named_parameters', 'named_blocks', 'get', 'walk', 'Node', 'groups_by_identity',
-           'named_groups']
+__all__ = ['named_parameters', 'named_blocks', 'get', 'walk', 'Node', 'Leaf', 'OwnParam',
+           'groups_by_identity', 'leaves', 'named_groups', 'own_params']
 
 
 class Node(NamedTuple):
@@ -67,6 +68,90 @@ def walk(block: gluon.Block, *, remove_duplicate: bool = False) -> Iterator[Node
             stack.append((prefix + name, child, depth + 1, False))
 
 
+class OwnParam(NamedTuple):
+    """A parameter registered on a block itself: the name Gluon gives it below the
+    block (``'weight'``; ``'_unfused.0.i2h_weight'`` where the block renames it), the
+    attribute it is registered under (``'l0_i2h_weight'``), and the Parameter."""
+
+    name: str
+    attr: str
+    param: gluon.Parameter
+
+
+_OVERRIDES: dict = {}     # class -> its naming override, or None
+
+
+def own_params(block: gluon.Block) -> list[OwnParam]:
+    """The parameters registered on ``block`` itself, under the names Gluon saves them
+    with.
+
+    Gluon names parameters with ``Block._collect_params_with_prefix``, which some
+    blocks override (MXNet 1.x's RNN layers save ``_unfused.0.i2h_weight``,
+    GluonNLP's attention cells ``proj_key.weight``). Any class's override is called
+    on the block with its children hidden, so only the block's own names come back
+    and its subtree is not walked again; an override that cannot run that way (it
+    calls ``super()``) is called on the block itself and its children's names are set
+    aside.
+    """
+    cls = type(block)
+    if cls not in _OVERRIDES:
+        _OVERRIDES[cls] = _compat.naming_override(cls)
+    registered = _compat.registered_params(block)
+    override = _OVERRIDES[cls]
+    if override is None:
+        return [OwnParam(attr, attr, param) for attr, param in registered]
+    try:
+        names = override(_WithoutChildren(block))
+    except Exception:
+        kids = tuple(name + '.' for name, _ in _compat.children(block))
+        names = {k: v for k, v in override(block).items() if not k.startswith(kids)}
+    attrs: dict[int, list[str]] = {}
+    for attr, param in registered:
+        attrs.setdefault(id(param), []).append(attr)
+    return [OwnParam(name, (attrs.get(id(param)) or [name]).pop(0), param)
+            for name, param in names.items()]
+
+
+class _WithoutChildren:
+    """A block seen without its children: what an override of
+    ``_collect_params_with_prefix`` names of the block's own parameters."""
+
+    def __init__(self, block: gluon.Block) -> None:
+        object.__setattr__(self, '_block', block)
+        object.__setattr__(self, '_children', {})
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(object.__getattribute__(self, '_block'), name)
+
+
+class Leaf(NamedTuple):
+    """One name of a parameter: Gluon's structural name, the Parameter, the block
+    registering it and the attribute it is registered under there."""
+
+    name: str
+    param: gluon.Parameter
+    owner: gluon.Block
+    attr: str
+
+
+def leaves(block: gluon.Block, *, remove_duplicate: bool = False) -> Iterator[Leaf]:
+    """Every parameter name in the order of ``collect_params()``, with its owner.
+
+    Args:
+        block: the root of the network.
+        remove_duplicate: yield a tied parameter once, under the name that comes first.
+    """
+    seen = set()
+    for node in walk(block, remove_duplicate=remove_duplicate):
+        prefix = node.path + '.' if node.path else ''
+        for name, attr, param in own_params(node.block):
+            if remove_duplicate:
+                if id(param) in seen:
+                    continue
+                seen.add(id(param))
+            yield Leaf(prefix + name, param, node.block, attr)
+
+
 def named_parameters(block: gluon.Block, *, remove_duplicate: bool = True
                      ) -> Iterator[Tuple[str, gluon.Parameter]]:
     """Yield ``(structural name, Parameter)`` in the order of ``collect_params()``.
@@ -82,15 +167,8 @@ def named_parameters(block: gluon.Block, *, remove_duplicate: bool = True
         >>> len(list(gp.named_parameters(net, remove_duplicate=False)))
         8
     """
-    seen = set()
-    for node in walk(block, remove_duplicate=remove_duplicate):
-        prefix = node.path + '.' if node.path else ''
-        for name, param in _compat.own_params(node.block):
-            if remove_duplicate:
-                if id(param) in seen:
-                    continue
-                seen.add(id(param))
-            yield prefix + name, param
+    for leaf in leaves(block, remove_duplicate=remove_duplicate):
+        yield leaf.name, leaf.param
 
 
 def named_blocks(block: gluon.Block, *, remove_duplicate: bool = True
@@ -109,6 +187,11 @@ def named_blocks(block: gluon.Block, *, remove_duplicate: bool = True
 def get(block: gluon.Block, path: str) -> Union[gluon.Block, gluon.Parameter]:
     """The block or parameter at a structural path: ``'2.weight'``, ``'0'``, ``''``.
 
+    Parameter names are Gluon's (those ``save_parameters`` writes), also where a
+    block renames its parameters (MXNet 1.x RNN layers: ``'1._unfused.0.i2h_weight'``).
+    The attribute path (``'1.l0_i2h_weight'``) is accepted too, with a
+    :class:`~gluonparams.errors.NameWarning` giving Gluon's name.
+
     Raises:
         PathError: no such path; the message names the path, the point where it
             stopped, and what exists there.
@@ -124,26 +207,38 @@ def get(block: gluon.Block, path: str) -> Union[gluon.Block, gluon.Parameter]:
     current = block
     parts = path.split('.') if path else []
     for i, part in enumerate(parts):
+        rest = '.'.join(parts[i:])
+        own = own_params(current)
+        named = {p.name: p.param for p in own}
+        if rest in named:
+            return named[rest]
         kids = dict(_compat.children(current))
         if part in kids:
             current = kids[part]
             continue
-        params = dict(_compat.own_params(current))
-        if part in params and i == len(parts) - 1:
-            return params[part]
+        by_attr = {p.attr: p for p in own if p.attr != p.name}
+        if rest in by_attr:
+            gluon_name = '.'.join(parts[:i] + [by_attr[rest].name])
+            warnings.warn(f'{path!r} is the attribute path of a parameter that Gluon names '
+                          f'{gluon_name!r} (the name save_parameters writes, and the one '
+                          f'gluonparams uses in selections, tie groups and checkpoints)',
+                          NameWarning, stacklevel=2)
+            return by_attr[rest].param
         where = '.'.join(parts[:i]) or '<root>'
         raise PathError(
             f'no {part!r} in {where} ({type(current).__name__}) while looking up '
-            f'{path!r}; it has {_describe_level(kids, params)}')
+            f'{path!r}; it has {_describe_level(kids, own)}')
     return current
 
 
-def _describe_level(kids, params) -> str:
+def _describe_level(kids, own) -> str:
     parts = []
     if kids:
         parts.append('blocks ' + ', '.join(repr(k) for k in kids))
-    if params:
-        parts.append('parameters ' + ', '.join(repr(p) for p in params))
+    if own:
+        parts.append('parameters ' + ', '.join(
+            repr(p.name) if p.name == p.attr else f'{p.name!r} (attribute {p.attr!r})'
+            for p in own))
     return ' and '.join(parts) if parts else 'no blocks and no parameters'
 
 
