@@ -6,7 +6,7 @@ calls the named helpers below and never tests a version itself.
 
 import ctypes
 import weakref
-from typing import Any, List, Optional, Tuple
+from typing import Any, List, NamedTuple, Optional, Tuple
 
 import mxnet as mx
 import numpy as onp
@@ -134,25 +134,35 @@ def uniform(shape: Tuple[int, ...], device: Any = None):
     return mx.nd.random.uniform(shape=shape, **device_kwargs(device))
 
 
-def share_parameters(dst: gluon.Block, shared: dict, owners: dict) -> None:
-    """Tie ``dst``'s parameters to ``shared`` (``{structural name: Parameter}``);
-    ``owners`` gives, for each name, the block registering it and its attribute there.
+class Tie(NamedTuple):
+    """One parameter of ``dst`` to replace: its attribute path below ``dst``
+    (``'1.l0_i2h_weight'``: the path of the block registering it, then the attribute),
+    that block, the attribute, and the Parameter to put there."""
 
-    2.0 delegates to ``Block.share_parameters``. 1.x lacks it and refuses to assign
-    a Parameter over a registered one, so each tie is made where 1.x itself looks:
-    the owner's ``_reg_params`` (forward, ``hybrid_forward``, ``save_parameters``),
-    the attribute, and the owner's ``ParameterDict`` (``collect_params``: initialize,
-    Trainer, shape inference), where the replaced Parameter is swapped out in place,
-    as ``params=`` at construction would have built it. Either way the cached graphs
-    of hybridized blocks under ``dst`` are dropped so they are rebuilt with the tie.
-    Names must exist in ``dst`` (callers validate).
+    path: str
+    owner: gluon.Block
+    attr: str
+    param: gluon.Parameter
+
+
+def share_parameters(dst: gluon.Block, ties: List[Tie]) -> None:
+    """Make each of ``ties`` (parameters of ``dst``) the given Parameter.
+
+    2.0 delegates to ``Block.share_parameters``, keyed by attribute path (what it
+    matches, also where a block renames its parameters). 1.x lacks it and refuses to
+    assign a Parameter over a registered one, so each tie is made where 1.x itself
+    looks: the owner's ``_reg_params`` (forward, ``hybrid_forward``,
+    ``save_parameters``), the attribute, and the owner's ``ParameterDict``
+    (``collect_params``: initialize, Trainer, shape inference), where the replaced
+    Parameter is swapped out in place, as ``params=`` at construction would have
+    built it. Either way the cached graphs of hybridized blocks under ``dst`` are
+    dropped so they are rebuilt with the tie.
     """
     if HAS_SHARE_PARAMETERS:
-        dst.share_parameters(shared)
+        dst.share_parameters({tie.path: tie.param for tie in ties})
     else:
-        for name, param in shared.items():
-            owner, attr = owners[name]
-            _retie_1x(owner, attr, param)
+        for tie in ties:
+            _retie_1x(tie.owner, tie.attr, tie.param)
     _clear_cached_graphs(dst)
 
 

@@ -317,8 +317,9 @@ def share(dst: gluon.Block, src: Source) -> gluon.Block:
                          f'every name of src must be a parameter of dst with the same shape '
                          f'and dtype:\n  ' + '\n  '.join(problems)
                          + f'\ndst has: {", ".join(repr(n) for n in targets) or "no parameters"}')
-    _compat.share_parameters(dst, shared, {n: (targets[n].owner, targets[n].attr)
-                                           for n in shared})
+    _compat.share_parameters(dst, [_compat.Tie(targets[n].attr_path, targets[n].owner,
+                                               targets[n].attr, param)
+                                   for n, param in shared.items()])
     return dst
 
 

@@ -9,7 +9,7 @@ Gluon's structural names, the keys of ``collect_params()`` in MXNet 2.0: ``'0.we
 
 import warnings
 from collections.abc import Iterable
-from typing import Any, Iterator, NamedTuple, Tuple, Union
+from typing import Iterator, NamedTuple, Tuple, Union
 
 from mxnet import gluon
 
@@ -88,10 +88,9 @@ def own_params(block: gluon.Block) -> list[OwnParam]:
     Gluon names parameters with ``Block._collect_params_with_prefix``, which some
     blocks override (MXNet 1.x's RNN layers save ``_unfused.0.i2h_weight``,
     GluonNLP's attention cells ``proj_key.weight``). Any class's override is called
-    on the block with its children hidden, so only the block's own names come back
-    and its subtree is not walked again; an override that cannot run that way (it
-    calls ``super()``) is called on the block itself and its children's names are set
-    aside.
+    on a childless copy of the block, so only the block's own names come back and its
+    subtree is not walked again (one linear pass); an override that cannot run that
+    way is called on the block itself and its children's names are set aside.
     """
     cls = type(block)
     if cls not in _OVERRIDES:
@@ -101,8 +100,8 @@ def own_params(block: gluon.Block) -> list[OwnParam]:
     if override is None:
         return [OwnParam(attr, attr, param) for attr, param in registered]
     try:
-        names = override(_WithoutChildren(block))
-    except Exception:
+        names = override(_without_children(block))
+    except Exception:           # an override that needs more of the block than its state
         kids = tuple(name + '.' for name, _ in _compat.children(block))
         names = {k: v for k, v in override(block).items() if not k.startswith(kids)}
     attrs: dict[int, list[str]] = {}
@@ -112,26 +111,31 @@ def own_params(block: gluon.Block) -> list[OwnParam]:
             for name, param in names.items()]
 
 
-class _WithoutChildren:
-    """A block seen without its children: what an override of
-    ``_collect_params_with_prefix`` names of the block's own parameters."""
-
-    def __init__(self, block: gluon.Block) -> None:
-        object.__setattr__(self, '_block', block)
-        object.__setattr__(self, '_children', {})
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(object.__getattribute__(self, '_block'), name)
+def _without_children(block: gluon.Block) -> gluon.Block:
+    """A shallow copy of ``block`` with no children: asked for its names, an override
+    of ``_collect_params_with_prefix`` (``super()`` calls included) gives the block's
+    own and does not walk the subtree. The block itself is not touched."""
+    alone = object.__new__(type(block))
+    alone.__dict__.update(vars(block))
+    alone.__dict__['_children'] = type(vars(block)['_children'])()
+    return alone
 
 
 class Leaf(NamedTuple):
     """One name of a parameter: Gluon's structural name, the Parameter, the block
-    registering it and the attribute it is registered under there."""
+    registering it, the attribute it is registered under there, and the block's path."""
 
     name: str
     param: gluon.Parameter
     owner: gluon.Block
     attr: str
+    owner_path: str
+
+    @property
+    def attr_path(self) -> str:
+        """The attribute path (``'1.l0_i2h_weight'``); Gluon's name where no block
+        renames."""
+        return f'{self.owner_path}.{self.attr}' if self.owner_path else self.attr
 
 
 def leaves(block: gluon.Block, *, remove_duplicate: bool = False) -> Iterator[Leaf]:
@@ -149,7 +153,7 @@ def leaves(block: gluon.Block, *, remove_duplicate: bool = False) -> Iterator[Le
                 if id(param) in seen:
                     continue
                 seen.add(id(param))
-            yield Leaf(prefix + name, param, node.block, attr)
+            yield Leaf(prefix + name, param, node.block, attr, node.path)
 
 
 def named_parameters(block: gluon.Block, *, remove_duplicate: bool = True
