@@ -5,8 +5,9 @@ calls the named helpers below and never tests a version itself.
 """
 
 import ctypes
+import inspect
 import weakref
-from typing import Any, List, NamedTuple, Optional, Tuple
+from typing import Any, Iterable, List, NamedTuple, Optional, Tuple
 
 import mxnet as mx
 import numpy as onp
@@ -39,9 +40,10 @@ def children(block: gluon.Block) -> List[Tuple[str, gluon.Block]]:
     return list(items)
 
 
-def registered_params(block: gluon.Block) -> List[Tuple[str, gluon.Parameter]]:
-    """``(attribute name, Parameter)`` for the parameters registered on ``block`` itself."""
-    return list(block._reg_params.items())
+def registered_params(block: gluon.Block) -> Iterable[Tuple[str, gluon.Parameter]]:
+    """``(attribute name, Parameter)`` for the parameters registered on ``block`` itself
+    (a live view: read it before changing the block)."""
+    return block._reg_params.items()
 
 
 _BASE_COLLECT = gluon.Block._collect_params_with_prefix
@@ -51,7 +53,8 @@ def naming_override(cls: type) -> Any:
     """The class's own ``_collect_params_with_prefix`` (the method Gluon names saved
     parameters with) when it overrides Gluon's, else ``None``."""
     method = getattr(cls, '_collect_params_with_prefix')
-    return None if method is _BASE_COLLECT else method
+    # 2.0's @use_np wraps every method of a class (functools.wraps): not an override
+    return None if inspect.unwrap(method) is _BASE_COLLECT else method
 
 
 def param_shape(param: gluon.Parameter) -> Optional[Tuple[Optional[int], ...]]:

@@ -8,8 +8,7 @@ Gluon's structural names, the keys of ``collect_params()`` in MXNet 2.0: ``'0.we
 """
 
 import warnings
-from collections.abc import Iterable
-from typing import Iterator, NamedTuple, Tuple, Union
+from typing import Iterable, Iterator, NamedTuple, Tuple, Union
 
 from mxnet import gluon
 
@@ -17,7 +16,7 @@ from . import _compat
 from .errors import GluonParamsError, NameWarning, PathError
 
 __all__ = ['named_parameters', 'named_blocks', 'get', 'walk', 'Node', 'Leaf', 'OwnParam',
-           'groups_by_identity', 'leaves', 'named_groups', 'own_params']
+           'groups_by_identity', 'leaves', 'named_groups', 'own_names', 'own_params']
 
 
 class Node(NamedTuple):
@@ -92,20 +91,38 @@ def own_params(block: gluon.Block) -> list[OwnParam]:
     subtree is not walked again (one linear pass); an override that cannot run that
     way is called on the block itself and its children's names are set aside.
     """
+    renamed = _renamed(block)
+    if renamed is None:
+        return [OwnParam(attr, attr, param) for attr, param in
+                _compat.registered_params(block)]
+    return renamed
+
+
+def own_names(block: gluon.Block) -> Iterable[Tuple[str, gluon.Parameter]]:
+    """``(Gluon's name below the block, Parameter)``: :func:`own_params` without the
+    attributes, and without building anything where the block does not rename."""
+    renamed = _renamed(block)
+    if renamed is None:
+        return _compat.registered_params(block)
+    return [(own.name, own.param) for own in renamed]
+
+
+def _renamed(block: gluon.Block) -> list[OwnParam] | None:
+    """The block's own parameters as its naming override gives them; ``None`` when its
+    class does not override Gluon's naming."""
     cls = type(block)
-    if cls not in _OVERRIDES:
-        _OVERRIDES[cls] = _compat.naming_override(cls)
-    registered = _compat.registered_params(block)
-    override = _OVERRIDES[cls]
+    override = _OVERRIDES.get(cls, _OVERRIDES)
+    if override is _OVERRIDES:
+        override = _OVERRIDES[cls] = _compat.naming_override(cls)
     if override is None:
-        return [OwnParam(attr, attr, param) for attr, param in registered]
+        return None
     try:
         names = override(_without_children(block))
     except Exception:           # an override that needs more of the block than its state
         kids = tuple(name + '.' for name, _ in _compat.children(block))
         names = {k: v for k, v in override(block).items() if not k.startswith(kids)}
     attrs: dict[int, list[str]] = {}
-    for attr, param in registered:
+    for attr, param in _compat.registered_params(block):
         attrs.setdefault(id(param), []).append(attr)
     return [OwnParam(name, (attrs.get(id(param)) or [name]).pop(0), param)
             for name, param in names.items()]
@@ -171,8 +188,15 @@ def named_parameters(block: gluon.Block, *, remove_duplicate: bool = True
         >>> len(list(gp.named_parameters(net, remove_duplicate=False)))
         8
     """
-    for leaf in leaves(block, remove_duplicate=remove_duplicate):
-        yield leaf.name, leaf.param
+    seen = set()
+    for node in walk(block, remove_duplicate=remove_duplicate):
+        prefix = node.path + '.' if node.path else ''
+        for name, param in own_names(node.block):
+            if remove_duplicate:
+                if id(param) in seen:
+                    continue
+                seen.add(id(param))
+            yield prefix + name, param
 
 
 def named_blocks(block: gluon.Block, *, remove_duplicate: bool = True
