@@ -276,6 +276,11 @@ def global_name(param: gluon.Parameter) -> Optional[str]:
     return param.name if HAS_GLOBAL_NAMES else None
 
 
+def block_prefix(block: gluon.Block) -> Optional[str]:
+    """The 1.x prefix of a block's global names (``'resnetv10_'``); ``None`` on 2.0."""
+    return block.prefix if HAS_GLOBAL_NAMES else None
+
+
 def reset_device(param: gluon.Parameter, devices: List[Any]) -> None:
     """``Parameter.reset_device`` (2.0) or ``reset_ctx`` (1.x). Either one averages the
     replicas it had; callers wanting exact values set them afterwards."""
