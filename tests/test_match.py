@@ -107,8 +107,8 @@ def test_a_shape_or_kind_that_does_not_fit_refuses_with_its_position():
     assert not r.found
     assert r.declined == ["order (file order): position 1: file 'y_weight' (4, 2) vs network "
                           "'1.weight' (2, 4)"]
-    kinds = match(files(x_weight=(4,), y_bias=(4,)), [target('0.bias', (4,)),
-                                                       target('1.weight', (4,))])
+    kinds = match(files(x_weight=(4,), y_bias=(4,)),
+                  [target('0.bias', (4,)), target('1.weight', (4,))])
     assert "position 0: file 'x_weight' (4,) vs network '0.bias' (4,)" in kinds.declined[0]
     assert kind_of('features.1.running_var') == kind_of('bn1_moving_var') == 'var'
 
