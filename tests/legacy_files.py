@@ -27,7 +27,7 @@ from mxnet.gluon.model_zoo import vision
 V1 = not mx.__version__.startswith('2')
 ZOO = {'mobilenet0.25': 32, 'mobilenetv2_0.25': 32, 'resnet18_v1': 32, 'resnet18_v2': 32,
        'squeezenet1.1': 224}   # model-zoo networks and the side of their input
-SMALL = ['bn_net', 'lstm', 'tied_lm', 'symbol_block']
+SMALL = ['bn_net', 'lstm', 'gru', 'tied_lm', 'symbol_block']
 NAMES = list(ZOO) + SMALL
 
 
@@ -48,6 +48,14 @@ def lstm():
     net = nn.HybridSequential()
     net.add(nn.Embedding(10, 4), rnn.LSTM(8, num_layers=2, input_size=4, bidirectional=True),
             nn.Dense(3, in_units=16, flatten=False))
+    return net
+
+
+def gru():
+    """Embedding, a one-layer GRU, Dense (input: tokens, time first)."""
+    net = nn.HybridSequential()
+    net.add(nn.Embedding(10, 4), rnn.GRU(6, num_layers=1, input_size=4),
+            nn.Dense(3, in_units=6, flatten=False))
     return net
 
 
@@ -102,13 +110,13 @@ def build(name):
         return vision.get_model(name, pretrained=False)
     with warnings.catch_warnings():     # a SymbolBlock cannot tell its input's dtype yet
         warnings.filterwarnings('ignore', message='Cannot decide type')
-        return {'bn_net': bn_net, 'lstm': lstm, 'tied_lm': TiedLM,
+        return {'bn_net': bn_net, 'lstm': lstm, 'gru': gru, 'tied_lm': TiedLM,
                 'symbol_block': symbol_block}[name]()
 
 
 def example(name):
     rs = onp.random.RandomState(0)
-    if name == 'lstm':
+    if name in ('lstm', 'gru'):
         return rs.randint(0, 10, size=(5, 2)).astype('float32')
     if name == 'tied_lm':
         return rs.randint(0, 20, size=(2, 5)).astype('float32')

@@ -1,6 +1,8 @@
 """The matching rules on names and shapes alone (no MXNet, no file): which of a file's
 names fills which parameter, by which rule, and what is refused."""
 
+from math import prod
+
 import pytest
 
 import gluonparams as gp
@@ -165,3 +167,67 @@ def test_rename_is_checked_at_the_door():
         match(files(a=(1,), b=(1,)), [], rename=lambda k: 'x', path='f.params')
     with pytest.raises(gp.CheckpointError, match="rename= turned 'a' into None, not a string"):
         match(files(a=(1,)), [], rename=lambda k: None)
+
+
+def per_gate(layer, layers=2, sides=('l', 'r'), structural=True, hidden=8, inputs=4):
+    """A 1.x LSTM layer's per-gate names and shapes, in 1.x's structural order."""
+    out = {}
+    for i in range(layers):
+        for side in sides:
+            cell = f'.{side}_cell' if len(sides) > 1 else ''
+            width = inputs if i == 0 else hidden * len(sides)
+            for gates, shape in (('i2h_weight', (4 * hidden, width)),
+                                 ('h2h_weight', (4 * hidden, hidden)),
+                                 ('i2h_bias', (4 * hidden,)), ('h2h_bias', (4 * hidden,))):
+                name = (f'{layer}._unfused.{i}{cell}.{gates}' if structural
+                        else f'{layer}{side}{i}_{gates}')
+                out[name] = shape
+    return out
+
+
+def test_rnn_arrays_are_fused_in_the_order_mxnet_concatenates_them():
+    arrays = per_gate('1')
+    r = match(files(**arrays), [target('1.rnn_param', (2560,))])
+    assert r.rules == {0: 'RNN per-gate arrays fused (MXNet 1.x -> 2.0), by name'}
+    assert r.found == {0: [(None, '1.rnn_param')]}
+    # weights before biases, then layer, then direction, then i2h before h2h
+    assert r.parts['1.rnn_param'][:5] == [
+        '1._unfused.0.l_cell.i2h_weight', '1._unfused.0.l_cell.h2h_weight',
+        '1._unfused.0.r_cell.i2h_weight', '1._unfused.0.r_cell.h2h_weight',
+        '1._unfused.1.l_cell.i2h_weight']
+    assert r.parts['1.rnn_param'][8] == '1._unfused.0.l_cell.i2h_bias'
+    assert sum(prod(arrays[n]) for n in r.parts['1.rnn_param']) == 2560
+
+
+def test_rnn_arrays_with_global_names_are_fused_and_matched_by_position():
+    arrays = {'embedding0_weight': (10, 4), **per_gate('lstm0_', structural=False),
+              'dense0_weight': (3, 16)}
+    r = match(files(**{'arg:' + k: v for k, v in arrays.items()}),
+              [target('0.weight', (10, 4)), target('1.rnn_param', (2560,)),
+               target('2.weight', (3, 16))])
+    assert r.found[1] == [(None, 'lstm0_rnn_param')] and len(r.parts['lstm0_rnn_param']) == 16
+    assert r.rules[1] == ('RNN per-gate arrays fused (MXNet 1.x -> 2.0), order (file order = '
+                          'network order), shapes and kinds checked')
+
+
+def test_a_fused_vector_is_split_into_the_per_gate_parameters():
+    arrays = per_gate('1', layers=1, sides=('l',))
+    t = [target(n, s) for n, s in arrays.items()]
+    r = match(files(**{'arg:1.rnn_param': (448,)}), t)     # 32 x 4 + 32 x 8 + 32 + 32
+    assert r.windows == {0: (0, 128), 1: (128, 384), 2: (384, 416), 3: (416, 448)}
+    assert set(r.rules.values()) == {'RNN fused vector split (MXNet 2.0 -> 1.x)'}
+    unknown = match(files(**{'1.rnn_param': (448,)}),
+                    [target(n, (s[0], None) if len(s) == 2 else s) for n, s in arrays.items()])
+    assert not unknown.found and 'run the network once first' in unknown.declined[0]
+
+
+def test_a_projection_or_a_missing_array_is_not_fused():
+    arrays = per_gate('1', layers=1, sides=('l',))
+    incomplete = dict(list(arrays.items())[:-1])
+    r = match(files(**incomplete), [target('1.rnn_param', (448,))])
+    assert not r.found and r.declined[0] == (
+        "RNN layers (fused or split): 1.rnn_param: 3 per-gate arrays, not the 4 of 1 layers "
+        "and 1 directions")
+    r = match(files(**arrays, **{'1._unfused.0.h2r_weight': (5, 8)}),
+              [target('1.rnn_param', (488,))])
+    assert not r.found and 'a projection (h2r)' in r.declined[0]

@@ -65,14 +65,15 @@ def _rnn_hints(missing: Sequence[str], loose: Sequence[str]) -> list[str]:
     if per_gate_file and fused_net:
         hints.append(f'RNN layers: MXNet 2.0 keeps all the weights of an RNN layer in one '
                      f'fused vector ({first_of(fused_net, 3)}); the file holds MXNet 1.x\'s '
-                     f'{len(per_gate_file)} per-gate arrays ({first_of(per_gate_file, 2)}): '
-                     f'gluonparams does not convert between the two layouts; load the file '
-                     f'into the network on the MXNet version that wrote it')
+                     f'{len(per_gate_file)} per-gate arrays ({first_of(per_gate_file, 2)}), '
+                     f'which gluonparams fuses when every array of a layer is there, without '
+                     f'a projection, and the fused vector then matches by name or position')
     if fused_file and per_gate_net:
         hints.append(f'RNN layers: the file holds MXNet 2.0\'s fused RNN weights '
                      f'({first_of(fused_file, 3)}); the network (MXNet 1.x) has '
-                     f'{len(per_gate_net)} per-gate parameters ({first_of(per_gate_net, 2)}): '
-                     f'gluonparams does not convert between the two layouts')
+                     f'{len(per_gate_net)} per-gate parameters ({first_of(per_gate_net, 2)}), '
+                     f'which gluonparams fills from the fused vector of the same layer once '
+                     f'their shapes are known')
     return hints
 
 

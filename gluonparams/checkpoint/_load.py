@@ -29,7 +29,7 @@ from ._files import check_checksums, read_into, read_values
 from ._inspect import inspect
 from ._io import CheckpointFile
 from ._match import Rename, as_renamer, describe_rules
-from ._plan import Assignment, make_plan
+from ._plan import Assignment, make_plan, param_shape
 from ._save import PathLike
 from ._symbol import beside, variables
 from .formats import format_of
@@ -169,7 +169,7 @@ def load(block: gluon.Block, path: PathLike, *, device: Any = None, strict: bool
         if strict and problems:
             raise CheckpointError('\n'.join(problems))
         _check_not_on_servers(path, plan.assignments)
-        tensors = [t for a in plan.assignments for t in (a.source, *a.separate)]
+        tensors = list({t.name: t for a in plan.assignments for t in a.tensors}.values())
         tensors += [] if states is None else states.tensors
         check_checksums(cf, [t for t in tensors if t.crc32 is not None])
         _check_separate_copies(cf, plan.assignments)
@@ -260,13 +260,33 @@ def _place(param: gluon.Parameter, devices) -> None:
 
 def _fill_direct(cf: CheckpointFile, a: Assignment, views: list[onp.ndarray]) -> None:
     """Read straight into the parameter's memory on the first device, copy to the rest."""
-    read_into(cf, a.source, views[0])
+    _read_assigned(cf, a, views[0])
     for view in views[1:]:
         onp.copyto(view, views[0])
 
 
+def _read_assigned(cf: CheckpointFile, a: Assignment, out: onp.ndarray) -> None:
+    """Fill ``out`` (the parameter's shape and dtype, C-contiguous) with its value."""
+    if a.window is not None:
+        start, stop = a.window
+        out.reshape(-1)[:] = read_values(cf, a.source).reshape(-1)[start:stop]
+    elif a.parts:
+        flat, at = out.reshape(-1), 0
+        for part in a.parts:
+            read_into(cf, part, flat[at:at + part.size].reshape(part.shape))
+            at += part.size
+    else:
+        read_into(cf, a.source, out)
+
+
 def _fill_through_mxnet(cf: CheckpointFile, a: Assignment, devices) -> None:
-    values = read_values(cf, a.source)
+    if a.window is None and not a.parts:
+        values = read_values(cf, a.source)
+    else:
+        known = param_shape(a.param) or ()     # a window's shape is known (checked)
+        shape = (sum(t.size for t in a.parts),) if a.parts else tuple(d or 0 for d in known)
+        values = onp.empty(shape, onp.dtype(a.source.dtype))
+        _read_assigned(cf, a, values)
     if _compat.is_initialized(a.param):
         a.param.set_data(_compat.array_from_numpy(values))
         return

@@ -21,7 +21,10 @@ final (a shape that differs is reported by the caller, never matched again):
    :func:`.counter_translation`).
 5. ``1.x global name, root prefix stripped``: the name is ``Parameter.name`` without
    the network's prefix (``collect_params().save(f, strip_prefix=net.prefix)``).
-6. ``order``: where the names of one side say nothing about structure (flat names:
+6. RNN layers across versions: MXNet 1.x's per-gate arrays fused into a 2.0 layer's
+   ``rnn_param`` (matched by its name, or by order as one array), or a 2.0
+   ``rnn_param`` split into a 1.x layer's per-gate parameters (:mod:`._rnn`).
+7. ``order``: where the names of one side say nothing about structure (flat names:
    1.x global names into a 2.0 network, the names of a hand-written symbol, a 1.x
    ``SymbolBlock``'s) and no name matched, or for a remainder lying under one block
    on both sides: position by position, every shape and kind checked, ambiguity
@@ -32,48 +35,17 @@ final (a shape that differs is reported by the caller, never matched again):
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Union
 
 from ..errors import CheckpointError, OptionError, PatternError
 from ._globalnames import bare, counter_translation, is_flat, translate
+from ._entries import FileKey, Matching, Target
 from ._order import by_order
+from ._rnn import rnn_layers
 
-__all__ = ['FileKey', 'Matching', 'Rename', 'Target', 'as_renamer', 'match']
+__all__ = ['FileKey', 'Matching', 'Rename', 'Target', 'as_renamer', 'describe_rules', 'match']
 
 Rename = Union[None, Mapping[str, str], Callable[[str], str]]
-
-
-@dataclass(frozen=True)
-class FileKey:
-    """A name the file knows (as stored: ``'arg:conv0_weight'``) and its shape."""
-
-    key: str
-    shape: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class Target:
-    """One parameter of the network: every structural name it has (a tie: several,
-    in the network's order), its shape (``None`` for an unknown dimension, or for no
-    shape at all) and its 1.x global name (``None`` on MXNet 2.0)."""
-
-    names: tuple[str, ...]
-    shape: tuple[int | None, ...] | None
-    global_name: str | None = None
-
-
-@dataclass
-class Matching:
-    """The outcome: ``found[i]`` lists, for target ``i``, ``(name, key)`` pairs: the
-    file's key and the target name it matched by name (``None`` when it fills every
-    name of the target); ``rules[i]`` says how. ``declined`` gives each rule that did
-    not apply and why."""
-
-    found: dict[int, list[tuple[str | None, str]]] = field(default_factory=dict)
-    rules: dict[int, str] = field(default_factory=dict)
-    declined: list[str] = field(default_factory=list)
-    renamed: dict[str, str] = field(default_factory=dict)   # stored key -> new name
 
 
 def as_renamer(rename: Rename) -> Callable[[str], str] | None:
@@ -112,8 +84,10 @@ class _State:
     """What is left to match: targets by index, file names by the name they match as."""
 
     def __init__(self, keys: Sequence[FileKey], targets: Sequence[Target],
-                 renamer: Callable[[str], str] | None, path: str) -> None:
+                 renamer: Callable[[str], str] | None, path: str,
+                 symbol: Sequence[str] | None) -> None:
         self.result = Matching()
+        self.symbol = symbol
         self.stored: dict[str, str] = {}
         self.open_keys: dict[str, FileKey] = {}
         for k in keys:
@@ -136,7 +110,9 @@ class _State:
         del self.open_targets[i]
         for _, name in hits:
             del self.open_keys[name]
-        if any(self.stored[name] != name for _, name in hits):
+        if any(name in self.result.parts for _, name in hits):
+            rule = 'RNN per-gate arrays fused (MXNet 1.x -> 2.0), ' + rule
+        if any(self.stored[name] != name for _, name in hits if name not in self.result.parts):
             rule = 'rename=, ' + rule
         self.result.found[i] = [(n, self.stored[name]) for n, name in hits]
         self.result.rules[i] = rule
@@ -184,7 +160,7 @@ def match(keys: Sequence[FileKey], targets: Sequence[Target], *,
         rename: a function of one name (:func:`as_renamer`), applied first.
         path: the file, for messages.
     """
-    state = _State(keys, targets, rename, path)
+    state = _State(keys, targets, rename, path, symbol)
     state.by_name('exact', lambda t: ((n, n) for n in t.names), lambda k: k)
     if not state.is_open:
         return state.result
@@ -195,7 +171,9 @@ def match(keys: Sequence[FileKey], targets: Sequence[Target], *,
     if state.is_open and any(t.global_name for t in state.open_targets.values()):
         _global_names(state, root_prefix)
     if state.is_open:
-        _order(state, symbol)
+        rnn_layers(state)
+    if state.is_open:
+        _order(state, state.symbol)
     return state.result
 
 

@@ -31,13 +31,24 @@ class Assignment:
 
     ``separate`` are further stored tensors for names the network ties but the
     file stores separately without recording a tie: their values must equal the
-    source's, or the load fails (one parameter cannot hold two values).
+    source's, or the load fails (one parameter cannot hold two values). ``parts``:
+    the value is these tensors flattened and concatenated (MXNet 1.x RNN arrays into
+    2.0's fused vector; ``source`` is the first). ``window``: the value is
+    ``source``'s flattened values from ``start`` to ``stop`` (a 2.0 fused vector
+    split into 1.x's per-gate parameters).
     """
 
     param: gluon.Parameter
     names: list[str]
     source: TensorInfo
     separate: list[TensorInfo] = field(default_factory=list)
+    parts: list[TensorInfo] = field(default_factory=list)
+    window: tuple[int, int] | None = None
+
+    @property
+    def tensors(self) -> list[TensorInfo]:
+        """Every stored tensor this assignment reads."""
+        return [self.source, *self.separate, *self.parts[1:]]
 
 
 @dataclass
@@ -106,7 +117,7 @@ def make_plan(groups: list[tuple[gluon.Parameter, list[str]]], info: CheckpointI
     used: set[str] = set()
     for i, (param, every) in enumerate(groups):
         found = matching.found.get(i, [])
-        used.update(key for _, key in found)
+        used.update(k for _, key in found for k in matching.parts.get(key, [key]))
         names = [n for n in every if matcher is None or matcher(n)]
         if not names:
             continue
@@ -114,7 +125,13 @@ def make_plan(groups: list[tuple[gluon.Parameter, list[str]]], info: CheckpointI
         if keys and keys[0] not in names:
             plan.file_keys.update(dict.fromkeys(names, keys[0]))
         done = len(plan.assignments)
-        _match(plan, param, names, [stored[source_of[k]] for k in keys], file_group)
+        if keys and keys[0] in matching.parts:
+            _match_parts(plan, param, names,
+                         [stored[source_of[k]] for k in matching.parts[keys[0]]])
+        elif i in matching.windows:
+            _match_window(plan, param, names, stored[source_of[keys[0]]], matching.windows[i])
+        else:
+            _match(plan, param, names, [stored[source_of[k]] for k in keys], file_group)
         if len(plan.assignments) > done:
             plan.matched_by.update(dict.fromkeys(names, matching.rules[i]))
     renamed = matching.renamed
@@ -146,6 +163,32 @@ def _match(plan: LoadPlan, param, names, sources, file_group) -> None:
     group = file_group.get(first.name)
     separate = [t for t in unique[1:] if group is None or file_group.get(t.name) != group]
     plan.assignments.append(Assignment(param, names, first, separate))
+
+
+def _match_parts(plan: LoadPlan, param, names, parts: list[TensorInfo]) -> None:
+    """One parameter from several tensors, flattened and concatenated."""
+    size = sum(t.size for t in parts)
+    shape = param_shape(param)
+    dtype = _compat.param_dtype(param)
+    if (any(t.dtype != dtype for t in parts) or shape is None or len(shape) != 1
+            or shape[0] not in (None, size)):
+        dtypes = sorted({t.dtype for t in parts})
+        plan.mismatched.append((names[0], _describe(shape, dtype),
+                                f'{_describe((size,), "/".join(dtypes))} from {len(parts)} '
+                                f'per-gate arrays'))
+        return
+    plan.assignments.append(Assignment(param, names, parts[0], parts=parts))
+
+
+def _match_window(plan: LoadPlan, param, names, source: TensorInfo,
+                  window: tuple[int, int]) -> None:
+    """One parameter from a stretch of a flattened tensor (its shape was checked)."""
+    dtype = _compat.param_dtype(param)
+    if source.dtype != dtype:
+        plan.mismatched.append((names[0], _describe(param_shape(param), dtype),
+                                f'{source.dtype} (in {source.name!r})'))
+        return
+    plan.assignments.append(Assignment(param, names, source, window=window))
 
 
 def param_shape(param: gluon.Parameter) -> tuple[int | None, ...] | None:
