@@ -41,7 +41,7 @@ def explain(keys: Sequence[str], missing: Sequence[str], unexpected: Sequence[st
                      f'({flat[0]!r}, ...), which an MXNet 2.0 network does not have: they can '
                      f'only be matched by position, shape by shape (see why that did not '
                      f'work below), or by rename=')
-    hints += _counter_hints(loose, global_names)
+    hints += _counter_hints(keys, global_names)
     prefix = prefix_hint(list(missing), loose)
     if prefix:
         hints.append(prefix)
@@ -77,14 +77,18 @@ def _rnn_hints(missing: Sequence[str], loose: Sequence[str]) -> list[str]:
     return hints
 
 
-def _counter_hints(loose: Sequence[str], global_names: Sequence[str]) -> list[str]:
-    in_file = sorted({t[0] for t in map(first_token, loose) if t})
-    in_net = sorted({t[0] for t in map(first_token, global_names) if t})
-    if not in_file or not in_net or in_file == in_net:
+def _counter_hints(keys: Sequence[str], global_names: Sequence[str]) -> list[str]:
+    """What the leading ``<hint><counter>_`` tokens of 1.x global names say."""
+    in_file = {t[0]: t[1] for t in (first_token(bare(k)) for k in keys) if t}
+    in_net = {t[0]: t[1] for t in map(first_token, global_names) if t}
+    if not in_file or not in_net or set(in_file) == set(in_net):
         return []
-    return [f'prefix counters: the file\'s global names begin with {first_of(in_file, 5, False)}, '
-            f'the network\'s with {first_of(in_net, 5, False)} (MXNet 1.x counts blocks per '
-            f'process: the same network built again gets other counters)']
+    shown = (f'the file\'s global names begin with {first_of(sorted(in_file), 5, False)}, '
+             f'the network\'s with {first_of(sorted(in_net), 5, False)}')
+    if set(in_file.values()) == set(in_net.values()):
+        return [f'prefix counters: {shown}: MXNet 1.x counts blocks per process, so the same '
+                f'network built again gets other counters']
+    return [f'{shown}: the file holds another network, or one built another way']
 
 
 def prefix_hint(missing: list[str], unexpected: list[str]) -> str | None:
