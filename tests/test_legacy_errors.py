@@ -43,48 +43,64 @@ def unchanged(before, net):
 
 
 def test_a_mismatch_lists_a_dozen_names_per_kind_and_says_what_explains_it(folder):
-    net = fresh('mobilenet0.25')
+    net = fresh('bn_net')
     before = values(net)
-    path = folder / 'bn_net' / 'export-0000.params'
+    path = folder / 'mobilenet0.25' / 'export-0000.params'
     with pytest.raises(gp.CheckpointError) as failed:
         gp.load(net, path)
     lines = str(failed.value).splitlines()
+    assert lines[0] == (f'{path}: cannot load into HybridSequential (8 missing, 137 unexpected, '
+                        f'0 mismatched)')
+    assert lines[1] == ("  in the network, not in the file: '0.weight', '0.bias', '1.gamma', "
+                        "'1.beta', '1.running_mean', '1.running_var', '4.weight', '4.bias'")
+    unexpected = lines[2]
+    assert unexpected.startswith("  in the file, not in the network: 'arg:")
+    assert len(re.findall(r"'[^']+'", unexpected)) == 12 and unexpected.endswith(' and 125 more')
     hints = [line[len('  hint: '):] for line in lines if line.startswith('  hint: ')]
-    assert hints[0].startswith('the file is an MXNet export or Module checkpoint: its names '
-                               'carry arg: (graph inputs) and aux:')
-    missing = lines[1]
-    assert missing.startswith('  in the network, not in the file: ')
-    assert len(re.findall(r"'[^']+'", missing)) == 12
-    if V1:
-        # a zoo network's names without its root prefix (conv0_weight) are the Conv2D's
-        # of the file: matched by name, then told apart by shape
-        assert lines[0] == f'{path}: cannot load into MobileNet (130 missing, 1 unexpected, ' \
-                           f'2 mismatched)'
-        assert missing.endswith(' and 118 more')
-        assert lines[3:6] == [
-            "  'output.weight' (file 'arg:dense0_weight'): the network has (1000, 256) float32, "
-            "the file (5, 8) float32",
-            "  'output.bias' (file 'arg:dense0_bias'): the network has (1000,) float32, the file "
-            "(5,) float32",
-            '  matched: 5 1.x global name, root prefix stripped']
-        assert re.fullmatch(r"the file's global names begin with batchnorm\d+_, conv\d+_, "
-                            r"dense\d+_, the network's with mobilenet\d+_: the file holds "
-                            r"another network, or one built another way", hints[1])
-    else:
-        assert lines[0] == f'{path}: cannot load into MobileNet (137 missing, 8 unexpected, ' \
-                           f'0 mismatched)'
-        assert missing.endswith(' and 125 more')
-        assert hints[1:] == [
-            "5 of the network's names are the file's names with 'features.' in front: the file "
-            "was saved from that part alone; load it there: gp.load(gp.get(net, 'features'), "
-            "path)",
+    assert hints[0] == ("the file is an MXNet export or Module checkpoint: its names carry arg: "
+                        "(graph inputs) and aux: (auxiliary states, such as BatchNorm's running "
+                        "statistics)")
+    if V1:      # the file's global names say it holds another network
+        assert re.fullmatch(r"the file's global names begin with mobilenet\d+_, the network's "
+                            r"with batchnorm\d+_, conv\d+_, dense\d+_: the file holds another "
+                            r"network, or one built another way", hints[1])
+        assert re.fullmatch(r'not matched by 1.x global names: 1 mobilenet<n>_ prefix '
+                            r'\(mobilenet\d+_\) in the file, no mobilenet<n>_ prefix in the '
+                            r'network', hints[2])
+        assert hints[3] == ('not matched by order: the file has 137 unmatched arrays, the '
+                            'network 8 unmatched parameters')
+    else:       # structural names, some of which are the network's under 'features.'
+        assert hints[1:3] == [
+            "5 of the file's names are the network's names with 'features.' in front: the "
+            "file was saved from a network that holds this one as 'features'; load it into "
+            "that network",
             "not matched by order: the file's names and the network's are structural (dotted "
-            "paths): they are matched by name only, never by position",
-            "nothing in the names relates the file to the network: pass rename= (a mapping of "
-            "regular expressions to replacements, or a callable) that turns the file's names "
-            "into the network's; gp.inspect(path) lists the file's names"]
+            "paths): they are matched by name only, never by position"]
+    assert hints[-1] == ("nothing in the names relates the file to the network: pass rename= (a "
+                         "mapping of regular expressions to replacements, or a callable) that "
+                         "turns the file's names into the network's; gp.inspect(path) lists the "
+                         "file's names")
     assert lines[-1] == '  load what matches with strict=False; select= restricts the names'
     assert unchanged(before, net)
+
+
+def test_a_shape_that_differs_names_the_file_and_both_shapes(folder):
+    """The network changed (a wider last layer): its parameter is matched by name and
+    refused for its shape; the message names the file's name and both shapes."""
+    net = nn.HybridSequential()
+    net.add(nn.Conv2D(8, 3, padding=1, in_channels=3), nn.BatchNorm(in_channels=8),
+            nn.Activation('relu'), nn.GlobalAvgPool2D(), nn.Dense(6, in_units=8))
+    net.initialize()
+    path = folder / 'bn_net' / ('collect.params' if V1 else 'export-0000.params')
+    with pytest.raises(gp.CheckpointError) as failed:
+        gp.load(net, path)
+    message = str(failed.value)
+    if V1:
+        assert re.search(r"  '4\.weight' \(file 'dense\d+_weight'\): the network has \(6, 8\) "
+                         r"float32, the file \(5, 8\) float32", message)
+    else:
+        assert "  '4.weight' (file 'arg:4.weight'): the network has (6, 8) float32, the file " \
+               "(5, 8) float32" in message
 
 
 def two_dense():

@@ -60,6 +60,7 @@ class LoadPlan:
     untied: list[list[str]]                  # file tie groups the network does not tie
     matched_by: dict[str, str] = field(default_factory=dict)   # loaded name -> rule
     file_keys: dict[str, str] = field(default_factory=dict)    # name -> file's name, if other
+    renamed: dict[str, str] = field(default_factory=dict)      # file's name -> by rename=
     context: dict = field(default_factory=dict)                # for the hints
 
     @property
@@ -75,8 +76,9 @@ class LoadPlan:
         if self.missing:
             lines.append('  in the network, not in the file: ' + first_of(self.missing, SHOWN))
         if self.unexpected:
-            lines.append('  in the file, not in the network: '
-                         + first_of(self.unexpected, SHOWN))
+            lines.append('  in the file, not in the network: ' + first_of(
+                (f'{n!r} (renamed {self.renamed[n]!r})' if n in self.renamed else repr(n)
+                 for n in self.unexpected), SHOWN, quote=False))
         for name, expected, found in self.mismatched[:SHOWN]:
             key = self.file_keys.get(name)
             lines.append(f'  {name!r}{f" (file {key!r})" if key else ""}: the network has '
@@ -134,7 +136,7 @@ def make_plan(groups: list[tuple[gluon.Parameter, list[str]]], info: CheckpointI
             _match(plan, param, names, [stored[source_of[k]] for k in keys], file_group)
         if len(plan.assignments) > done:
             plan.matched_by.update(dict.fromkeys(names, matching.rules[i]))
-    renamed = matching.renamed
+    renamed = plan.renamed = matching.renamed
     plan.unexpected = [n for n in names_in_file if n not in used and (
         matcher is None or matcher(n) or (n in renamed and matcher(renamed[n])))]
     loaded = {n: a.param for a in plan.assignments for n in a.names}
