@@ -167,12 +167,15 @@ def test_select_loads_part_of_a_legacy_file(folder):
                if not n.startswith('features'))
 
 
-def test_a_symbol_file_that_is_not_one_is_refused_naming_it(folder, tmp_path):
-    params = tmp_path / 'model-0000.params'
-    params.write_bytes((folder / 'bn_net' / 'export-0000.params').read_bytes())
-    (tmp_path / 'model-symbol.json').write_text('{"nodes": 3}')
-    with pytest.raises(gp.CheckpointError, match=f'{tmp_path / "model-symbol.json"}: not an '
-                                                 f'MXNet symbol file'):
-        gp.load(fresh('bn_net'), params)
+def test_a_symbol_file_is_read_when_a_rule_needs_it_and_refused_naming_it(folder, swapped):
+    broken = swapped.parent / 'swapped-symbol.json'
+    broken.write_text('{"nodes": 3}')
+    with pytest.raises(gp.CheckpointError, match=f'{broken}: not an MXNet symbol file'):
+        gp.load(two_dense(), swapped)                   # matched by order: the graph is read
+    named = folder / 'bn_net' / 'save_parameters.params'
+    beside = swapped.parent / 'named-0000.params'
+    beside.write_bytes(named.read_bytes())
+    (swapped.parent / 'named-symbol.json').write_text('not json')
+    assert len(gp.load(fresh('bn_net'), beside).loaded) == 8     # by name: never read
     with pytest.raises(gp.CheckpointError, match='nowhere.json: no such file'):
-        gp.load(fresh('bn_net'), params, symbol=tmp_path / 'nowhere.json')
+        gp.load(fresh('bn_net'), beside, symbol=swapped.parent / 'nowhere.json')   # given: read

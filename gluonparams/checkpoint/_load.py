@@ -152,8 +152,12 @@ def load(block: gluon.Block, path: PathLike, *, device: Any = None, strict: bool
     devices = as_devices(device) if device is not None else None
     matcher = as_matcher(select)
     renamer = as_renamer(rename)
-    symbol_path = os.fspath(symbol) if symbol is not None else beside(path)
-    order = None if symbol_path is None else variables(symbol_path)
+    if symbol is not None:            # given: read (and checked) now
+        symbol_path: str | None = os.fspath(symbol)
+        order: Any = variables(os.fspath(symbol))
+    else:                             # found beside the file: read if a rule needs it
+        symbol_path = beside(path)
+        order = None if symbol_path is None else partial(variables, symbol_path)
     _compat.sync()
     groups = named_groups(block)
     if matcher is not None and not any(matcher(n) for _, names in groups for n in names):

@@ -43,9 +43,11 @@ from ._entries import FileKey, Matching, Target
 from ._order import by_order
 from ._rnn import rnn_layers
 
-__all__ = ['FileKey', 'Matching', 'Rename', 'Target', 'as_renamer', 'describe_rules', 'match']
+__all__ = ['FileKey', 'Matching', 'Rename', 'Symbol', 'Target', 'as_renamer', 'describe_rules',
+           'match']
 
 Rename = Union[None, Mapping[str, str], Callable[[str], str]]
+Symbol = Union[None, Sequence[str], Callable[[], Sequence[str]]]
 
 
 def as_renamer(rename: Rename) -> Callable[[str], str] | None:
@@ -84,14 +86,15 @@ class _State:
     """What is left to match: targets by index, file names by the name they match as."""
 
     def __init__(self, keys: Sequence[FileKey], targets: Sequence[Target],
-                 renamer: Callable[[str], str] | None, path: str,
-                 symbol: Sequence[str] | None) -> None:
+                 renamer: Callable[[str], str] | None, path: str, symbol: Symbol) -> None:
         self.result = Matching()
-        self.symbol = symbol
+        self._symbol = symbol
         self.stored: dict[str, str] = {}
         self.open_keys: dict[str, FileKey] = {}
         for k in keys:
             name = k.key if renamer is None else _renamed(renamer, k.key, path)
+            if name in self.open_keys and renamer is None:
+                continue
             if name in self.open_keys:
                 raise CheckpointError(f'{path}: rename= gives {self.stored[name]!r} and '
                                       f'{k.key!r} the same name {name!r}')
@@ -101,6 +104,17 @@ class _State:
             self.open_keys[name] = k
         self.open_targets = dict(enumerate(targets))
         self.matched_any = False
+
+    @property
+    def symbol(self) -> Sequence[str] | None:
+        """The -symbol.json's variables, read when first asked for."""
+        if callable(self._symbol):
+            self._symbol = list(self._symbol())
+        return self._symbol
+
+    @symbol.setter
+    def symbol(self, variables: Sequence[str] | None) -> None:
+        self._symbol = variables
 
     @property
     def is_open(self) -> bool:
@@ -150,12 +164,13 @@ def _renamed(renamer: Callable[[str], str], key: str, path: str) -> str:
 
 
 def match(keys: Sequence[FileKey], targets: Sequence[Target], *,
-          symbol: Sequence[str] | None = None, root_prefix: str | None = None,
+          symbol: Symbol = None, root_prefix: str | None = None,
           rename: Callable[[str], str] | None = None, path: str = '') -> Matching:
     """Match the file's names (``keys``) with the network's parameters (``targets``).
 
     Args:
-        symbol: the variables of the file's ``-symbol.json`` in graph order.
+        symbol: the variables of the file's ``-symbol.json`` in graph order, or a
+            function giving them (called only if a rule needs them).
         root_prefix: the 1.x network's own prefix (``net.prefix``).
         rename: a function of one name (:func:`as_renamer`), applied first.
         path: the file, for messages.

@@ -17,7 +17,7 @@ from .. import _compat
 from .._text import first_of, shape_text
 from ..tree import groups_by_identity
 from ._explain import explain
-from ._match import FileKey, Target, describe_rules, match
+from ._match import FileKey, Symbol, Target, describe_rules, match
 from ._model import CheckpointInfo, TensorInfo
 
 __all__ = ['Assignment', 'LoadPlan', 'make_plan']
@@ -97,12 +97,13 @@ class LoadPlan:
 
 
 def make_plan(groups: list[tuple[gluon.Parameter, list[str]]], info: CheckpointInfo,
-              matcher: Callable[[str], bool] | None, *, symbol: list[str] | None = None,
+              matcher: Callable[[str], bool] | None, *, symbol: Symbol = None,
               symbol_path: str | None = None, root_prefix: str | None = None,
               rename: Callable[[str], str] | None = None) -> LoadPlan:
     """Match the file's names with the network's (its ``named_groups``; both sides
     restricted by ``matcher``), by the rules of :mod:`._match`: ``symbol`` is the
-    graph order of the file's ``-symbol.json`` (read from ``symbol_path``),
+    graph order of the file's ``-symbol.json`` (read from ``symbol_path``; or a
+    function reading it when a rule needs it),
     ``root_prefix`` the 1.x network's prefix, ``rename`` a function of one name."""
     stored = {t.name: t for t in info.tensors}
     source_of = {name: name for name in stored}
