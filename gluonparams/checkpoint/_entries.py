@@ -4,28 +4,38 @@ Plain data, shared by the rules (:mod:`._match`, :mod:`._order`, :mod:`._rnn`) a
 plan that turns their outcome into loads (:mod:`._plan`).
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import NamedTuple, Union
 
-__all__ = ['FileKey', 'Matching', 'Target']
+__all__ = ['FileKey', 'Matching', 'Shape', 'Target']
+
+Shape = Union[tuple[Union[int, None], ...], None]
 
 
-@dataclass(frozen=True)
-class FileKey:
+class FileKey(NamedTuple):
     """A name the file knows (as stored: ``'arg:conv0_weight'``) and its shape."""
 
     key: str
     shape: tuple[int, ...]
 
 
-@dataclass(frozen=True)
+@dataclass
 class Target:
     """One parameter of the network: every structural name it has (a tie: several,
     in the network's order), its shape (``None`` for an unknown dimension, or for no
-    shape at all) and its 1.x global name (``None`` on MXNet 2.0)."""
+    shape at all; or a function giving it, asked only when a rule needs shapes) and
+    its 1.x global name (``None`` on MXNet 2.0)."""
 
     names: tuple[str, ...]
-    shape: tuple[int | None, ...] | None
+    shape_source: Union[Shape, Callable[[], Shape]]
     global_name: str | None = None
+
+    @cached_property
+    def shape(self) -> Shape:
+        source = self.shape_source
+        return source() if callable(source) else source
 
 
 @dataclass

@@ -176,7 +176,7 @@ def match(keys: Sequence[FileKey], targets: Sequence[Target], *,
         path: the file, for messages.
     """
     state = _State(keys, targets, rename, path, symbol)
-    state.by_name('exact', lambda t: ((n, n) for n in t.names), lambda k: k)
+    _exact(state)
     if not state.is_open:
         return state.result
     state.by_name('arg:/aux: stripped', lambda t: ((None, n) for n in t.names),
@@ -190,6 +190,23 @@ def match(keys: Sequence[FileKey], targets: Sequence[Target], *,
     if state.is_open:
         _order(state, state.symbol)
     return state.result
+
+
+def _exact(state: _State) -> None:
+    """Rule 1, the common case, in one pass."""
+    keys, renamed = state.open_keys, state.result.renamed
+    for i, target in list(state.open_targets.items()):
+        hits = [(name, name) for name in target.names if name in keys]
+        if not hits:
+            continue
+        del state.open_targets[i]
+        for name, _ in hits:
+            del keys[name]
+        stored: list[tuple[str | None, str]] = [(name, state.stored[name]) for name, _ in hits]
+        state.result.found[i] = stored
+        state.result.rules[i] = 'rename=, exact' if any(k in renamed for _, k in stored) \
+            else 'exact'
+        state.matched_any = True
 
 
 def _moves(translation: dict[str, str]) -> str:

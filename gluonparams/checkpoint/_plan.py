@@ -10,6 +10,7 @@ all of it in one error.
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from mxnet import gluon
 
@@ -112,25 +113,25 @@ def make_plan(groups: list[tuple[gluon.Parameter, list[str]]], info: CheckpointI
     names_in_file = info.names
     global_names = [_compat.global_name(param) for param, _ in groups]
     matching = match([FileKey(n, stored[source_of[n]].shape) for n in names_in_file],
-                     [Target(tuple(names), param_shape(param), g)
+                     [Target(tuple(names), partial(param_shape, param), g)
                       for (param, names), g in zip(groups, global_names)],
                      symbol=symbol, root_prefix=root_prefix, rename=rename, path=info.path)
     file_group = {name: i for i, group in enumerate(info.ties) for name in group}
     plan = LoadPlan([], [], [], [], [])
-    used: set[str] = set()
+    parts = matching.parts
+    used = {k for found in matching.found.values() for _, key in found
+            for k in parts.get(key, (key,))}
     for i, (param, every) in enumerate(groups):
         found = matching.found.get(i, [])
-        used.update(k for _, key in found for k in matching.parts.get(key, [key]))
-        names = [n for n in every if matcher is None or matcher(n)]
+        names = every if matcher is None else [n for n in every if matcher(n)]
         if not names:
             continue
         keys = [key for name, key in found if name is None or name in names]
         if keys and keys[0] not in names:
             plan.file_keys.update(dict.fromkeys(names, keys[0]))
         done = len(plan.assignments)
-        if keys and keys[0] in matching.parts:
-            _match_parts(plan, param, names,
-                         [stored[source_of[k]] for k in matching.parts[keys[0]]])
+        if keys and keys[0] in parts:
+            _match_parts(plan, param, names, [stored[source_of[k]] for k in parts[keys[0]]])
         elif i in matching.windows:
             _match_window(plan, param, names, stored[source_of[keys[0]]], matching.windows[i])
         else:
