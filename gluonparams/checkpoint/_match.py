@@ -38,8 +38,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Union
 
 from ..errors import CheckpointError, OptionError, PatternError
-from ._globalnames import bare, counter_translation, is_flat, translate
 from ._entries import FileKey, Matching, Target
+from ._globalnames import bare, counter_translation, is_flat, translate
 from ._order import by_order
 from ._rnn import rnn_layers
 
