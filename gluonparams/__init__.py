@@ -28,6 +28,7 @@ from .errors import DependencyError as DependencyError
 from .errors import DeviceError as DeviceError
 from .errors import DistributedError as DistributedError
 from .errors import GluonParamsError as GluonParamsError
+from .errors import NameWarning as NameWarning
 from .errors import OptionError as OptionError
 from .errors import PathError as PathError
 from .errors import PatternError as PatternError
@@ -65,6 +66,7 @@ __all__ = [
     'Divergence',
     'GluonParamsError',
     'LoadReport',
+    'NameWarning',
     'OptimizerReport',
     'OptionError',
     'ParamStats',

@@ -5,8 +5,9 @@ calls the named helpers below and never tests a version itself.
 """
 
 import ctypes
+import inspect
 import weakref
-from typing import Any, Iterable, List, Optional, Tuple
+from typing import Any, Iterable, List, NamedTuple, Optional, Tuple
 
 import mxnet as mx
 import numpy as onp
@@ -39,13 +40,21 @@ def children(block: gluon.Block) -> List[Tuple[str, gluon.Block]]:
     return list(items)
 
 
-def own_params(block: gluon.Block) -> Iterable[Tuple[str, gluon.Parameter]]:
-    """The parameters registered on ``block`` itself, as ``(attribute name, Parameter)``.
-
-    These are the entries Gluon's structural names are built from in both versions
-    (``_collect_params_with_prefix``).
-    """
+def registered_params(block: gluon.Block) -> Iterable[Tuple[str, gluon.Parameter]]:
+    """``(attribute name, Parameter)`` for the parameters registered on ``block`` itself
+    (a live view: read it before changing the block)."""
     return block._reg_params.items()
+
+
+_BASE_COLLECT = gluon.Block._collect_params_with_prefix
+
+
+def naming_override(cls: type) -> Any:
+    """The class's own ``_collect_params_with_prefix`` (the method Gluon names saved
+    parameters with) when it overrides Gluon's, else ``None``."""
+    method = getattr(cls, '_collect_params_with_prefix')
+    # 2.0's @use_np wraps every method of a class (functools.wraps): not an override
+    return None if inspect.unwrap(method) is _BASE_COLLECT else method
 
 
 def param_shape(param: gluon.Parameter) -> Optional[Tuple[Optional[int], ...]]:
@@ -128,24 +137,35 @@ def uniform(shape: Tuple[int, ...], device: Any = None):
     return mx.nd.random.uniform(shape=shape, **device_kwargs(device))
 
 
-def share_parameters(dst: gluon.Block, shared: dict) -> None:
-    """Tie ``dst``'s parameters to ``shared`` (``{structural name: Parameter}``).
+class Tie(NamedTuple):
+    """One parameter of ``dst`` to replace: its attribute path below ``dst``
+    (``'1.l0_i2h_weight'``: the path of the block registering it, then the attribute),
+    that block, the attribute, and the Parameter to put there."""
 
-    2.0 delegates to ``Block.share_parameters``. 1.x lacks it and refuses to assign
-    a Parameter over a registered one, so each tie is made where 1.x itself looks:
-    the owner's ``_reg_params`` (forward, ``hybrid_forward``, ``save_parameters``),
-    the attribute, and the owner's ``ParameterDict`` (``collect_params``: initialize,
-    Trainer, shape inference), where the replaced Parameter is swapped out in place,
-    as ``params=`` at construction would have built it. Either way the cached graphs
-    of hybridized blocks under ``dst`` are dropped so they are rebuilt with the tie.
-    Names must exist in ``dst`` (callers validate).
+    path: str
+    owner: gluon.Block
+    attr: str
+    param: gluon.Parameter
+
+
+def share_parameters(dst: gluon.Block, ties: List[Tie]) -> None:
+    """Make each of ``ties`` (parameters of ``dst``) the given Parameter.
+
+    2.0 delegates to ``Block.share_parameters``, keyed by attribute path (what it
+    matches, also where a block renames its parameters). 1.x lacks it and refuses to
+    assign a Parameter over a registered one, so each tie is made where 1.x itself
+    looks: the owner's ``_reg_params`` (forward, ``hybrid_forward``,
+    ``save_parameters``), the attribute, and the owner's ``ParameterDict``
+    (``collect_params``: initialize, Trainer, shape inference), where the replaced
+    Parameter is swapped out in place, as ``params=`` at construction would have
+    built it. Either way the cached graphs of hybridized blocks under ``dst`` are
+    dropped so they are rebuilt with the tie.
     """
     if HAS_SHARE_PARAMETERS:
-        dst.share_parameters(shared)
+        dst.share_parameters({tie.path: tie.param for tie in ties})
     else:
-        for name, param in shared.items():
-            owner, attr = _owner(dst, name)
-            _retie_1x(owner, attr, param)
+        for tie in ties:
+            _retie_1x(tie.owner, tie.attr, tie.param)
     _clear_cached_graphs(dst)
 
 
@@ -180,13 +200,6 @@ def is_device(obj: Any) -> bool:
 
 
 # --- for ties ---
-def _owner(block: gluon.Block, name: str) -> Tuple[gluon.Block, str]:
-    *path, attr = name.split('.')
-    for part in path:
-        block = dict(children(block))[part]
-    return block, attr
-
-
 def _retie_1x(owner: gluon.Block, attr: str, param: gluon.Parameter) -> None:
     old = owner._reg_params.get(attr)
     if old is param:
@@ -261,6 +274,11 @@ HAS_GLOBAL_NAMES: bool = hasattr(gluon, 'ParameterDict')
 def global_name(param: gluon.Parameter) -> Optional[str]:
     """The 1.x global name of a parameter (``'dense0_weight'``); ``None`` on 2.0."""
     return param.name if HAS_GLOBAL_NAMES else None
+
+
+def block_prefix(block: gluon.Block) -> Optional[str]:
+    """The 1.x prefix of a block's global names (``'resnetv10_'``); ``None`` on 2.0."""
+    return block.prefix if HAS_GLOBAL_NAMES else None
 
 
 def reset_device(param: gluon.Parameter, devices: List[Any]) -> None:

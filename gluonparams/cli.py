@@ -9,7 +9,7 @@ import mxnet as mx
 
 from . import _compat, zoo
 from ._text import to_ascii
-from .checkpoint import convert, diff, inspect, verify
+from .checkpoint import convert, diff, inspect, load, save, verify
 from .errors import GluonParamsError, OptionError, PathError, PatternError
 from .select import as_matcher, compile_matcher
 from .stats import fill_gradients, stats
@@ -164,7 +164,11 @@ _CHECKPOINT_COMMANDS = [
       'code 0 when identical, 1 when they differ.')),
     ('convert', ['SRC', 'DST'], 'convert a checkpoint between .safetensors, .params and .npz',
      ('Write SRC in the format of DST\'s extension (.safetensors, .params, .npz), keeping '
-      'names, values, metadata and ties where DST can hold them.')),
+      'names, values, metadata and ties where DST can hold them. With --model, SRC may be any '
+      'file MXNet writes (an export or Module pair\'s P-0000.params, a 1.x '
+      'collect_params().save file): it is loaded into that network as gp.load does, and DST '
+      'is written under the network\'s structural names, which gp.load and '
+      'load_parameters read.')),
 ]
 
 
@@ -177,7 +181,30 @@ def _add_checkpoint_commands(commands) -> None:
             cmd.add_argument(argument.lower(), metavar=argument)
         if name == 'inspect':
             cmd.add_argument('--format', choices=('tree', 'json'), default='tree')
+        if name == 'convert':
+            _add_convert_options(cmd)
         cmd.set_defaults(func=handlers[name])
+
+
+def _add_convert_options(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument('--model', metavar='NAME',
+                     help='load SRC into this network (a model-zoo name or deck-tied / '
+                          'deck-toy) and write DST under its structural names')
+    cmd.add_argument('--input-shape', type=_shape, metavar='SHAPE',
+                     help='with --model: the example input run once to settle shapes')
+    cmd.add_argument('--symbol', metavar='FILE',
+                     help='with --model: the -symbol.json giving SRC\'s graph order (default: '
+                          'P-symbol.json beside P-NNNN.params)')
+    cmd.add_argument('--rename', metavar='PATTERN=REPLACEMENT', action='append', type=_rename,
+                     help='with --model: rewrite SRC\'s names matching the regular expression '
+                          '(the first = separates it from the replacement); repeat for more')
+
+
+def _rename(text: str) -> tuple:
+    pattern, sep, replacement = text.partition('=')
+    if not sep:
+        raise argparse.ArgumentTypeError(f'expected PATTERN=REPLACEMENT, found {text!r}')
+    return pattern, replacement
 
 
 def _show(info, fmt: str, **options) -> None:
@@ -218,7 +245,17 @@ def _cmd_diff(args: argparse.Namespace) -> int:
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    info = convert(args.src, args.dst)
+    if args.model is None:
+        if args.input_shape or args.symbol or args.rename:
+            raise OptionError('--input-shape, --symbol and --rename apply with --model only')
+        info = convert(args.src, args.dst)
+    else:
+        net, example = zoo.build(args.model, input_shape=args.input_shape, init=mx.init.Zero())
+        net(example)    # settle deferred shapes: matching by position checks them
+        report = load(net, args.src, symbol=args.symbol, rename=dict(args.rename or ()))
+        print(report)
+        save(net, args.dst)
+        info = inspect(args.dst)
     print(f'wrote {args.dst} ({info.format}): {len(info.tensors)} tensors, '
           f'{info.total_params:,} parameters, {len(info.ties)} ties')
     return 0

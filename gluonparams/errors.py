@@ -19,6 +19,7 @@ __all__ = [
     'DependencyError',
     'ReplicaError',
     'DistributedError',
+    'NameWarning',
 ]
 
 
@@ -83,3 +84,8 @@ class ReplicaError(GluonParamsError, AssertionError):
 class DistributedError(GluonParamsError, RuntimeError):
     """A call over a distributed KVStore failed as a whole: another worker did not answer
     in time or failed, or the KVStore cannot carry gluonparams' exchange."""
+
+
+class NameWarning(UserWarning):
+    """A parameter was found by a name that is not Gluon's (an attribute path where the
+    block renames its parameters); the message gives Gluon's name."""

@@ -18,7 +18,7 @@ from ._display import AUTO, in_ipython_kernel, resolve_file
 from ._render import footer, render_html, render_table, render_tree
 from .errors import OptionError
 from .select import as_matcher
-from .tree import groups_by_identity, walk
+from .tree import groups_by_identity, own_names, walk
 
 __all__ = ['summary', 'Summary', 'Row', 'print_tree']
 
@@ -207,7 +207,7 @@ def _collect(block, matcher, outputs, global_names=False):
         parents.append(parent)
         block_row_at_depth.append(me)
         prefix = node.path + '.' if node.path else ''
-        for name, param in _compat.own_params(node.block):
+        for name, param in own_names(node.block):
             full = prefix + name
             if matcher is not None and not matcher(full):
                 continue

@@ -9,6 +9,7 @@ of names is *not* tied are worded in :mod:`gluonparams._why`.
 
 import difflib
 import math
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeAlias
 
@@ -17,8 +18,8 @@ from mxnet import gluon
 
 from . import _compat, _why
 from ._text import first_of, shape_text
-from .errors import OptionError, PathError, ShareError, TieError
-from .tree import get, groups_by_identity, named_parameters
+from .errors import NameWarning, OptionError, PathError, ShareError, TieError
+from .tree import Leaf, get, groups_by_identity, leaves, named_parameters
 
 __all__ = [
     'assert_tied',
@@ -99,12 +100,22 @@ def _missing(block: gluon.Block, name: Any, everything: Mapping[str, Any]) -> st
     close = difflib.get_close_matches(name, list(everything), n=3)
     hint = f'; did you mean {", ".join(repr(c) for c in close)}?' if close else ''
     try:
-        found = get(block, name)
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', NameWarning)
+            found = get(block, name)
     except PathError as e:
         return f'no such parameter ({e}){hint}'
+    if isinstance(found, gluon.Parameter):
+        gluon_name = next(n for n, v in everything.items() if _param_of(v) is found)
+        return (f'an attribute path, not Gluon\'s name for the parameter: use '
+                f'{gluon_name!r} (the name save_parameters writes)')
     inside = [n for n in everything if n.startswith(name + '.')] if name else list(everything)
     return (f'a block ({type(found).__name__}), not a parameter; its parameters: '
             f'{first_of(inside, 8) or "none"}')
+
+
+def _param_of(value: Any) -> Any:
+    return value.param if isinstance(value, Leaf) else value
 
 
 def check_ties(block: gluon.Block, expected: Iterable[Sequence[str]]) -> None:
@@ -294,13 +305,13 @@ def share(dst: gluon.Block, src: Source) -> gluon.Block:
         (True, True)
     """
     shared = _source(src)
-    targets = dict(named_parameters(dst, remove_duplicate=False))
+    targets = {leaf.name: leaf for leaf in leaves(dst)}
     problems = []
     for name, param in shared.items():
         if name not in targets:
             problems.append(f'{name!r}: {_missing(dst, name, targets)}')
             continue
-        mismatch = _why.incompatible(targets[name], param, 'dst', 'src')
+        mismatch = _why.incompatible(targets[name].param, param, 'dst', 'src')
         if mismatch:
             problems.append(f'{name!r}: {mismatch}')
     if problems:
@@ -308,7 +319,9 @@ def share(dst: gluon.Block, src: Source) -> gluon.Block:
                          f'every name of src must be a parameter of dst with the same shape '
                          f'and dtype:\n  ' + '\n  '.join(problems)
                          + f'\ndst has: {", ".join(repr(n) for n in targets) or "no parameters"}')
-    _compat.share_parameters(dst, shared)
+    _compat.share_parameters(dst, [_compat.Tie(targets[n].attr_path, targets[n].owner,
+                                               targets[n].attr, param)
+                                   for n, param in shared.items()])
     return dst
 
 

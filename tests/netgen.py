@@ -59,6 +59,7 @@ class Leaf:
     bag: tuple = ()
     frozen: tuple = ()
     tie: tuple | None = None
+    renaming: bool = False       # a bag of class RenamingBag
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,19 @@ class Bag(gluon.HybridBlock):
     """Raw Parameters of any dtype, as attributes."""
 
 
+class RenamingBag(Bag):
+    """A bag that names its parameters as GluonNLP's attention cells do: its own
+    ``_collect_params_with_prefix`` saves attribute ``p`` as ``proj.p``."""
+
+    def _collect_params_with_prefix(self, prefix='', select=None):   # 2.0 passes select
+        prefix = prefix + '.' if prefix else ''
+        out = {f'{prefix}proj.{k}': v for k, v in self._reg_params.items()}
+        more = () if select is None else (select,)
+        for name, child in _compat.children(self):
+            out.update(child._collect_params_with_prefix(prefix + name, *more))
+        return out
+
+
 CONTAINERS = {'Sequential': nn.Sequential, 'HybridSequential': nn.HybridSequential,
               'Custom': Custom, 'HybridCustom': HybridCustom}
 HYBRID = {'HybridSequential', 'HybridCustom'}
@@ -140,7 +154,7 @@ def build(spec: Spec, *, deferred_bags: bool = True) -> gluon.Block:
     root = make(spec.root)
     for block, names in frozen:     # after every params= tie: 1.x checks grad_req there
         for name in names:
-            getattr(block, name).grad_req = 'null'
+            gp.get(block, name).grad_req = 'null'
     return root
 
 
@@ -148,7 +162,7 @@ def _leaf(leaf: Leaf, built: list, deferred_bags: bool) -> gluon.Block:
     style, source = leaf.tie or (None, None)
     src = built[source] if source is not None else None
     if leaf.kind == 'bag':
-        block = Bag()
+        block = RenamingBag() if leaf.renaming else Bag()
         for name, shape, dtype in leaf.bag:
             if leaf.deferred and deferred_bags:
                 shape = (unknown_dim(), *shape[1:])
@@ -265,7 +279,7 @@ def _tie_styles(drawn: _Drawn, index: int) -> list[str]:
     src = drawn.nodes[index][0]
     assert isinstance(src, Leaf)
     styles = ['gp.share'] + (['gp.share weight'] if src.kind == 'dense' else [])
-    if _compat.HAS_SHARE_PARAMETERS:
+    if _compat.HAS_SHARE_PARAMETERS and not src.renaming:   # it matches attribute paths
         styles += ['share_parameters'] + (['override'] if src.kind == 'dense' else [])
     elif src.kind != 'bag' and _one_owner(drawn, index):
         styles.append('params=')
@@ -292,7 +306,7 @@ def _new_leaf(draw) -> Leaf:
         bag = tuple((name, tuple(draw(st.lists(st.integers(1, 4), min_size=1, max_size=2))),
                      draw(st.sampled_from(DTYPES)))
                     for name in BAG_NAMES[:draw(st.integers(1, 3))])
-        leaf = Leaf('bag', deferred=draw(st.booleans()), bag=bag)
+        leaf = Leaf('bag', deferred=draw(st.booleans()), bag=bag, renaming=draw(st.booleans()))
     else:
         dtype = draw(st.sampled_from(LAYER_DTYPES)) if kind == 'dense' else 'float32'
         # MXNet runs float16 Dense on GPUs only: such a layer is never run, so never deferred
@@ -325,7 +339,9 @@ def _leaf_node(draw, drawn: _Drawn, hybrid: bool) -> Node:
 
 
 def _leaf_names(leaf: Leaf) -> list[str]:
-    return [name for name, _, _ in leaf.bag] if leaf.kind == 'bag' else list(PARAM_NAMES[leaf.kind])
+    if leaf.kind == 'bag':
+        return [('proj.' if leaf.renaming else '') + name for name, _, _ in leaf.bag]
+    return list(PARAM_NAMES[leaf.kind])
 
 
 @st.composite

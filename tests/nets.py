@@ -1,7 +1,8 @@
 """Small networks shared by the tests: one per way a network can be built or tied."""
 
+import mxnet as mx
 from mxnet import gluon
-from mxnet.gluon import nn
+from mxnet.gluon import nn, rnn
 
 import gluonparams as gp
 from gluonparams import _compat, zoo
@@ -90,8 +91,69 @@ def evil_net():
     return net
 
 
+RNN_LAYERS = {'lstm': rnn.LSTM, 'gru': rnn.GRU, 'rnn': rnn.RNN}
+
+
+def recurrent(device=None, layer='lstm', bidirectional=False, num_layers=2):
+    """Embedding, one of MXNet's RNN layers, Dense: an LSTM language model's shape. On
+    MXNet 1.x the layer saves its parameters as ``1._unfused.0.i2h_weight`` (its own
+    ``_collect_params_with_prefix``), not under their attributes (``1.l0_i2h_weight``)."""
+    net = nn.HybridSequential()
+    net.add(nn.Embedding(10, 4),
+            RNN_LAYERS[layer](8, num_layers=num_layers, input_size=4, bidirectional=bidirectional),
+            nn.Dense(3, in_units=16 if bidirectional else 8, flatten=False))
+    zoo.initialize(net, device)
+    net(_compat.array([[1, 2, 3], [4, 5, 6]], devices_of(device)[0]))   # (time, batch)
+    return net
+
+
+class ProjectionCell(gluon.HybridBlock):
+    """Renames its own parameters as GluonNLP 0.10's attention cells do (``query_weight``
+    is saved as ``proj_query.weight``); its child keeps Gluon's names."""
+
+    def __init__(self):
+        super().__init__()
+        self.query_weight = gluon.Parameter('query_weight', shape=(4, 4), init=mx.init.Zero())
+        self.query_bias = gluon.Parameter('query_bias', shape=(4,), init=mx.init.Zero())
+        self.out = nn.Dense(4, in_units=4)
+
+    def _collect_params_with_prefix(self, prefix='', select=None):   # 2.0 passes select
+        prefix = prefix + '.' if prefix else ''
+        found = {prefix + 'proj_' + k.replace('_', '.'): v for k, v in self._reg_params.items()}
+        more = () if select is None else (select,)
+        for name, child in _compat.children(self):
+            found.update(child._collect_params_with_prefix(prefix + name, *more))
+        return found
+
+
+class SuperProjectionCell(ProjectionCell):
+    """Renames through ``super()``: what it names cannot be asked of a stand-in."""
+
+    def _collect_params_with_prefix(self, prefix='', select=None):
+        more = () if select is None else (select,)
+        found = super()._collect_params_with_prefix(prefix, *more)
+        return {k.replace('proj_', 'p_'): v for k, v in found.items()}
+
+
+def renaming(device=None, cell=ProjectionCell):
+    """Two renaming cells in a Sequential, the second tied to the first by gp.share."""
+    net = nn.HybridSequential()
+    first, second = cell(), cell()
+    gp.share(second, first)
+    net.add(first, second)
+    zoo.initialize(net, device)
+    for _, param in gp.named_parameters(net):   # 1.x's initialize misses attribute Parameters
+        if not _compat.param_devices(param):
+            param.initialize(**_compat.device_kwargs(device))
+    return net
+
+
 ALL = {'deck_toy': deck_toy, 'deck_tied': deck_tied, 'same_block_twice': same_block_twice,
-       'tied_lm': tied_lm}
+       'tied_lm': tied_lm, 'lstm': recurrent,
+       'gru_bidirectional': lambda device=None: recurrent(device, 'gru', True),
+       'rnn_one_layer': lambda device=None: recurrent(device, 'rnn', num_layers=1),
+       'renaming': renaming,
+       'renaming_by_super': lambda device=None: renaming(device, SuperProjectionCell)}
 
 
 def resnet18(device=None, init=None, side=32):

@@ -231,6 +231,50 @@ def test_convert_keeps_ties_where_the_format_can(checkpoint, tmp_path, capsys):
     assert '.safetensors, .params, .npz' in capsys.readouterr().err
 
 
+def test_convert_writes_a_legacy_file_under_the_networks_structural_names(tmp_path, capsys):
+    """An export pair of this MXNet (1.x: global names; 2.0: arg:/aux:) becomes a file
+    Gluon's own load_parameters reads into the network, which then computes what
+    SymbolBlock.imports of the pair computes."""
+    import numpy as onp
+    from mxnet import gluon
+
+    import legacy_files as lf
+    lf.write(tmp_path / 'zoo', 'mobilenet0.25')
+    source = tmp_path / 'zoo' / 'export-0000.params'
+    assert main(['convert', str(source), str(tmp_path / 'net.params'), '--model', 'mobilenet0.25',
+                 '--input-shape', '1,3,32,32']) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f'{source}: loaded 137, missing 0, unexpected 0, mismatched 0 '
+                             f'(matched: 137 ')
+    assert out[1] == (f'wrote {tmp_path / "net.params"} (params (MXNet NDArray binary)): 137 '
+                      f'tensors, 475,544 parameters, 0 ties')
+    assert gp.inspect(tmp_path / 'net.params').tensors[0].name == 'features.0.weight'
+    x = _compat.array_from_numpy(onp.load(tmp_path / 'zoo' / 'x.npy'))
+    net = lf.build('mobilenet0.25')
+    lf.settle(net, x)
+    net.load_parameters(str(tmp_path / 'net.params'))
+    net.hybridize()
+    with pytest.warns(UserWarning, match='Cannot decide type'):
+        imported = gluon.SymbolBlock.imports(str(tmp_path / 'zoo' / 'export-symbol.json'),
+                                             ['data'], str(source))
+    assert lf.outputs(net(x)).tobytes() == lf.outputs(imported(x)).tobytes()
+
+
+def test_convert_options_that_need_a_model(checkpoint, tmp_path, capsys):
+    assert main(['convert', str(checkpoint), str(tmp_path / 'a.npz'), '--symbol', 'x.json']) == 2
+    assert '--input-shape, --symbol and --rename apply with --model only' in \
+        capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(['convert', str(checkpoint), str(tmp_path / 'a.npz'), '--model', 'deck-tied',
+              '--rename', 'no-equals-sign'])
+    assert 'expected PATTERN=REPLACEMENT' in capsys.readouterr().err
+    assert main(['convert', str(checkpoint), str(tmp_path / 'a.npz'), '--model', 'deck-tied',
+                 '--rename', '^=x.']) == 1
+    err = capsys.readouterr().err
+    assert 'cannot load into Sequential (8 missing, 8 unexpected' in err
+    assert "in the file, not in the network: '0.weight' (renamed 'x.0.weight')," in err
+
+
 def test_missing_file_is_a_clear_error(tmp_path, capsys):
     assert main(['inspect', str(tmp_path / 'nope.safetensors')]) == 1
     assert 'nope.safetensors: no such file' in capsys.readouterr().err

@@ -63,3 +63,14 @@ def test_a_params_file_saved_by_mxnet_1_9_1_loads_by_structural_name():
         expected = ((onp.arange(prod(param.shape)) + 1000 * k) / 1024).astype('float32')
         assert onp.array_equal(param.data().asnumpy().reshape(-1), expected), name
     assert net[2].weight is net[1].weight
+
+
+def test_only_classes_that_rename_their_parameters_count_as_overriding_gluons_naming():
+    """2.0's @use_np wraps every method of a layer (BatchNorm...): not an override, so
+    the traversal never asks those layers for names (it would cost a copy per block)."""
+    zoo_classes = {type(b) for _, b in gp.named_blocks(nets.resnet18())}
+    assert nn.BatchNorm in zoo_classes or any(c.__name__ == 'BatchNorm' for c in zoo_classes)
+    assert [c for c in zoo_classes if _compat.naming_override(c) is not None] == []
+    assert _compat.naming_override(nets.ProjectionCell) is not None
+    layer = type(nets.recurrent()[1])
+    assert (_compat.naming_override(layer) is not None) == _compat.HAS_GLOBAL_NAMES

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import mxnet as mx
 import pytest
 
 from gluonparams import _compat
@@ -173,6 +174,40 @@ def test_resume_training_with_optimizer_state():
         assert gluon.startswith('failed') and 'Incompatible attr' in gluon
     else:                             # 2.0: it runs, and drifts from the uninterrupted run
         assert float(re.match(r'max difference ([\d.]+)', gluon).group(1)) > 0
+
+
+def test_an_exported_model_loads_into_its_python_network_and_fine_tunes():
+    out = run('load_exported_model.py').splitlines()
+    assert out[0] == 'loaded 137 of 137 parameters'
+    if _compat.HAS_GLOBAL_NAMES:      # 1.x global names; the class built again counts on
+        assert out[1] == "matched by: ['1.x global name, re-counted (mobilenet0_ -> mobilenet1_)']"
+    else:
+        assert out[1] == "matched by: ['arg:/aux: stripped']"
+    assert out[2] == 'same outputs as SymbolBlock.imports: True'
+    losses = re.fullmatch(r'fine-tuning loss: ([\d.]+) -> ([\d.]+)', out[3]).groups()
+    first, last = map(float, losses)
+    assert last < first
+    assert out[4:] == ['backbone unchanged: True',
+                       "saved names begin: ['features.0.weight', 'features.1.gamma']"]
+
+
+@pytest.mark.skipif(not hasattr(mx, 'mod'),
+                    reason=f'the example writes its checkpoint with MXNet 1.x\'s Module API, '
+                           f'which MXNet {_compat.MXNET_VERSION} lacks; '
+                           f'tests/test_legacy_files.py loads 1.9.1 Module checkpoints here')
+def test_a_module_checkpoint_loads_into_its_gluon_twin():
+    out = run('load_module_checkpoint.py').splitlines()
+    order = 'order (-symbol.json graph order = network order), shapes and kinds checked'
+    assert out[0] == ("checkpoint names: ['arg:conv1_weight', 'arg:conv1_bias', 'arg:bn1_gamma', "
+                      "'arg:bn1_beta', 'arg:fc1_weight', 'arg:fc1_bias', 'aux:bn1_moving_mean', "
+                      "'aux:bn1_moving_var']")
+    assert out[1].endswith(f'legacy-0001.params: loaded 8, missing 0, unexpected 0, '
+                           f'mismatched 0 (matched: 8 {order})')
+    assert out[2:6] == [f'  0.weight: {order}', f'  1.running_var: {order}',
+                        f'  4.bias: {order}', 'same classes as Module.predict: True']
+    assert float(re.fullmatch(r'largest difference to Module.predict: (\S+)', out[6])[1]) < 1e-6
+    assert out[7] == ("saved: ['0.weight', '0.bias', '1.gamma', '1.beta', '1.running_mean', "
+                      "'1.running_var', '4.weight', '4.bias']")
 
 
 def test_distributed_training_checks_replicas_and_checkpoints_from_rank_0():

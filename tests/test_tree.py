@@ -2,6 +2,7 @@ import pytest
 from mxnet.gluon import nn
 
 import gluonparams as gp
+from gluonparams import _compat
 from gluonparams.errors import GluonParamsError, PathError
 from gluonparams.zoo import build
 
@@ -111,3 +112,85 @@ def test_get_bad_path_names_the_path_and_what_exists_there():
         gp.get(net, '7.weight')
     with pytest.raises(LookupError):  # callers catching LookupError keep working
         gp.get(net, '0.weight.x')
+
+
+RENAMED = ['lstm', 'gru_bidirectional', 'rnn_one_layer', 'renaming', 'renaming_by_super']
+
+
+def test_rnn_layers_take_the_names_gluon_saves_them_under():
+    names = [n for n, _ in gp.named_parameters(nets.recurrent(), remove_duplicate=False)]
+    if _compat.HAS_GLOBAL_NAMES:            # MXNet 1.x: the layer renames its parameters
+        assert names[1:5] == ['1._unfused.0.i2h_weight', '1._unfused.0.h2h_weight',
+                              '1._unfused.0.i2h_bias', '1._unfused.0.h2h_bias']
+        bidirectional = nets.recurrent(layer='gru', bidirectional=True)
+        assert '1._unfused.1.r_cell.h2h_bias' in dict(gp.named_parameters(bidirectional))
+    else:                                   # 2.0 fuses them into one Parameter
+        assert names == ['0.weight', '1.rnn_param', '2.weight', '2.bias']
+
+
+def test_a_renaming_override_names_its_own_parameters_and_its_child_keeps_gluons():
+    for cell, stem in ((nets.ProjectionCell, 'proj_'), (nets.SuperProjectionCell, 'p_')):
+        names = [n for n, _ in gp.named_parameters(nets.renaming(cell=cell),
+                                                   remove_duplicate=False)]
+        assert names == [f'0.{stem}query.weight', f'0.{stem}query.bias', '0.out.weight',
+                         '0.out.bias', f'1.{stem}query.weight', f'1.{stem}query.bias',
+                         '1.out.weight', '1.out.bias']
+
+
+def test_an_override_is_asked_once_per_block_not_once_per_ancestor():
+    calls = []
+
+    class Counting(nets.ProjectionCell):
+        def _collect_params_with_prefix(self, prefix='', select=None):
+            calls.append(self)
+            more = () if select is None else (select,)
+            return super()._collect_params_with_prefix(prefix, *more)
+
+    net = nn.HybridSequential()
+    chain = net
+    for _ in range(30):                     # renaming cells nested 30 deep
+        cell = Counting()
+        if isinstance(chain, nn.HybridSequential):
+            chain.add(cell)
+        else:
+            chain.inner = cell              # an attribute: 2.0 holds children weakly
+        chain = cell
+    names = list(gp.named_parameters(net, remove_duplicate=False))
+    assert len(names) == 30 * 4
+    assert len(calls) == 30                 # not 30 * 31 / 2: the subtree is not walked again
+
+
+def test_get_accepts_gluons_name_and_the_attribute_path_with_a_warning():
+    net = nets.renaming()
+    param = net[0].query_weight
+    assert gp.get(net, '0.proj_query.weight') is param
+    with pytest.warns(gp.NameWarning, match=r"'0.query_weight' is the attribute path of a "
+                                            r"parameter that Gluon names '0.proj_query.weight'"):
+        assert gp.get(net, '0.query_weight') is param
+    if _compat.HAS_GLOBAL_NAMES:            # 1.x RNN layers
+        lstm = nets.recurrent()
+        with pytest.warns(gp.NameWarning, match=r"Gluon names '1._unfused.0.i2h_weight'"):
+            assert gp.get(lstm, '1.l0_i2h_weight') is lstm[1].l0_i2h_weight
+
+
+def test_get_lists_gluons_names_and_their_attributes_when_the_path_is_wrong():
+    net = nets.renaming()
+    with pytest.raises(PathError, match=r"'proj_query.weight' \(attribute 'query_weight'\)"):
+        gp.get(net, '0.nothing')
+
+
+@pytest.mark.parametrize('name', RENAMED)
+def test_renamed_networks_round_trip_through_gluons_own_files_both_ways(name, tmp_path):
+    make = nets.ALL[name]
+    net, twin = make(), make()
+    for _, param in gp.named_parameters(net):
+        param.set_data(_compat.uniform(param.shape))
+    net.save_parameters(str(tmp_path / 'gluon.params'))
+    report = gp.load(twin, tmp_path / 'gluon.params')
+    assert report.missing == [] and report.unexpected == []
+    gp.save(net, tmp_path / 'ours.params')
+    third = make()
+    third.load_parameters(str(tmp_path / 'ours.params'))
+    for other in (twin, third):
+        for (n, a), (m, b) in zip(gp.named_parameters(net), gp.named_parameters(other)):
+            assert n == m and a.data().asnumpy().tobytes() == b.data().asnumpy().tobytes()

@@ -1,8 +1,9 @@
 """Loading a checkpoint into a network (and a Trainer): match, check, then fill.
 
-Names, shapes and dtypes are matched first (:mod:`._plan`), then the checksums of
-the tensors to load are checked; only then are parameters filled, each tied
-parameter once, straight into its memory where it lives on the host.
+Names, shapes and dtypes are matched first (:mod:`._plan`, by the rules of
+:mod:`._match`, which also read MXNet's export, Module and 1.x files), then the
+checksums of the tensors to load are checked; only then are parameters filled, each
+tied parameter once, straight into its memory where it lives on the host.
 """
 
 import os
@@ -28,8 +29,10 @@ from . import optimizer
 from ._files import check_checksums, read_into, read_values
 from ._inspect import inspect
 from ._io import CheckpointFile
-from ._plan import Assignment, make_plan
+from ._match import Rename, as_renamer, describe_rules
+from ._plan import Assignment, make_plan, param_shape
 from ._save import PathLike
+from ._symbol import beside, variables
 from .formats import format_of
 from .optimizer import OptimizerReport
 
@@ -41,8 +44,11 @@ class LoadReport:
     """What [`load`][gluonparams.load] did: ``loaded`` (the network's names that got a value),
     ``missing`` (in the network, not in the file), ``unexpected`` (in the file, not in
     the network) and ``mismatched`` (``(name, in the network, in the file)``, not
-    loaded); with ``strict=True`` the last three are empty or the load failed. With
-    ``trainer=``, ``optimizer`` is an [`OptimizerReport`][gluonparams.OptimizerReport]."""
+    loaded); with ``strict=True`` the last three are empty or the load failed.
+    ``matched_by`` says, for each loaded name, the rule that matched it: ``'exact'``
+    for the files gluonparams and Gluon write, others for MXNet's export, Module and
+    1.x files (see the guide *Legacy files*). With ``trainer=``, ``optimizer`` is an
+    [`OptimizerReport`][gluonparams.OptimizerReport]."""
 
     path: str
     loaded: list[str] = field(default_factory=list)
@@ -50,10 +56,13 @@ class LoadReport:
     unexpected: list[str] = field(default_factory=list)
     mismatched: list[tuple[str, str, str]] = field(default_factory=list)
     optimizer: OptimizerReport | None = None   # with trainer=: what the Trainer got
+    matched_by: dict[str, str] = field(default_factory=dict)
 
     def __str__(self) -> str:
         text = (f'{self.path}: loaded {len(self.loaded)}, missing {len(self.missing)}, '
                 f'unexpected {len(self.unexpected)}, mismatched {len(self.mismatched)}')
+        if any(rule != 'exact' for rule in self.matched_by.values()):
+            text += f' (matched: {describe_rules(self.matched_by)})'
         return text if self.optimizer is None else f'{text}; {self.optimizer}'
 
     def _repr_html_(self) -> str:
@@ -79,7 +88,8 @@ class LoadReport:
 
 
 def load(block: gluon.Block, path: PathLike, *, device: Any = None, strict: bool = True,
-         select: Any = None, trainer: gluon.Trainer | None = None, kvstore: Any = None,
+         select: Any = None, trainer: gluon.Trainer | None = None, rename: Rename = None,
+         symbol: PathLike | None = None, kvstore: Any = None,
          timeout: float | None = DEFAULT_TIMEOUT) -> LoadReport:
     """Load a checkpoint into ``block``; nothing changes unless everything checks out.
 
@@ -87,9 +97,18 @@ def load(block: gluon.Block, path: PathLike, *, device: Any = None, strict: bool
     problem is reported in one error. Then the checksums of the tensors to load are
     checked; only then are parameters filled, each tied parameter once.
 
+    Any file MXNet writes loads: ``save_parameters`` (1.x and 2.0), ``export`` pairs
+    (``P-symbol.json`` + ``P-0000.params``, 1.x and 2.0), 1.x ``Module`` checkpoints
+    and ``collect_params().save`` files. Their names are matched by rules tried in
+    order (exact; ``arg:``/``aux:`` stripped; SymbolBlock names re-counted; 1.x
+    global names through the network's own; where names say nothing about structure,
+    by position with every shape checked, ambiguity refused); the report's
+    ``matched_by`` says which rule matched each name.
+
     Args:
         block: the network. Parameters not initialized yet (or deferred) take their
-            shape from the file.
+            shape from the file; matching by position checks shapes, so run the
+            network once first for the strictest check.
         path: a ``.safetensors``, ``.params`` (either MXNet format) or ``.npz`` file.
         device: where the loaded parameters live: a device, a name (``'cpu(1)'``,
             ``'gpu(0)'``) or a list (one replica each). ``None`` keeps each
@@ -102,6 +121,12 @@ def load(block: gluon.Block, path: PathLike, *, device: Any = None, strict: bool
             the saved optimizer class (and scheduler class): its state is restored by
             name, as the parameters are (``strict`` applies to both), so training
             continues exactly; the file's hyperparameters replace the Trainer's.
+        rename: the file's names rewritten before matching: a mapping of regular
+            expressions to replacements (applied in turn, as ``re.sub``), or a
+            callable taking a name as stored (``'arg:conv1_weight'``) and returning
+            the name to match.
+        symbol: the ``-symbol.json`` whose graph order matches a file by position;
+            by default ``P-symbol.json`` beside ``P-NNNN.params``, when present.
         kvstore: a distributed KVStore (data-parallel training): every worker calls
             ``load`` with a path it can read; each reads the header, then (when every
             worker could) loads, then the replicas are checked as by
@@ -110,8 +135,8 @@ def load(block: gluon.Block, path: PathLike, *, device: Any = None, strict: bool
             no limit).
 
     Returns:
-        How each name matched (``loaded``, ``missing``, ``unexpected``, ``mismatched``)
-        and, with ``trainer=``, what the Trainer got (``optimizer``).
+        How each name matched (``loaded``, ``missing``, ``unexpected``, ``mismatched``,
+        ``matched_by``) and, with ``trainer=``, what the Trainer got (``optimizer``).
 
     Raises:
         CheckpointError: a bad or corrupt file, a mismatch with ``strict=True``, or
@@ -142,20 +167,28 @@ def load(block: gluon.Block, path: PathLike, *, device: Any = None, strict: bool
         return load_on_every_worker(
             kvstore, os.fspath(path), partial(inspect, path),
             partial(load, block, path, device=device, strict=strict, select=select,
-                    trainer=trainer),
+                    trainer=trainer, rename=rename, symbol=symbol),
             partial(check_replicas, block, kvstore=kvstore, timeout=timeout), timeout=timeout)
     path = os.fspath(path)
     fmt = format_of(path)
     check_option('strict', strict, (True, False))
     devices = as_devices(device) if device is not None else None
     matcher = as_matcher(select)
+    renamer = as_renamer(rename)
+    if symbol is not None:            # given: read (and checked) now
+        symbol_path: str | None = os.fspath(symbol)
+        order: Any = variables(os.fspath(symbol))
+    else:                             # found beside the file: read if a rule needs it
+        symbol_path = beside(path)
+        order = None if symbol_path is None else partial(variables, symbol_path)
     _compat.sync()
     groups = named_groups(block)
     if matcher is not None and not any(matcher(n) for _, names in groups for n in names):
         raise PatternError(f'select={select!r} matches no parameter of the network')
     with CheckpointFile(path) as cf:
         info = fmt.read_header(cf)
-        plan = make_plan(groups, info, matcher)
+        plan = make_plan(groups, info, matcher, symbol=order, symbol_path=symbol_path,
+                         root_prefix=_compat.block_prefix(block), rename=renamer)
         states = None if trainer is None else optimizer.plan_restore(
             groups, type(block).__name__, info, trainer, plan, matcher, devices)
         problems = [plan.describe(path, block)] if plan.has_problems else []
@@ -163,7 +196,7 @@ def load(block: gluon.Block, path: PathLike, *, device: Any = None, strict: bool
         if strict and problems:
             raise CheckpointError('\n'.join(problems))
         _check_not_on_servers(path, plan.assignments)
-        tensors = [t for a in plan.assignments for t in (a.source, *a.separate)]
+        tensors = list({t.name: t for a in plan.assignments for t in a.tensors}.values())
         tensors += [] if states is None else states.tensors
         check_checksums(cf, [t for t in tensors if t.crc32 is not None])
         _check_separate_copies(cf, plan.assignments)
@@ -180,7 +213,7 @@ def load(block: gluon.Block, path: PathLike, *, device: Any = None, strict: bool
                       f'gp.save(net, path, trainer=trainer) to resume exactly',
                       UserWarning, stacklevel=2)
     return LoadReport(path, [n for a in plan.assignments for n in a.names], plan.missing,
-                      plan.unexpected, plan.mismatched, restored)
+                      plan.unexpected, plan.mismatched, restored, plan.matched_by)
 
 
 def _check_not_on_servers(path: str, assignments: list[Assignment]) -> None:
@@ -254,13 +287,33 @@ def _place(param: gluon.Parameter, devices) -> None:
 
 def _fill_direct(cf: CheckpointFile, a: Assignment, views: list[onp.ndarray]) -> None:
     """Read straight into the parameter's memory on the first device, copy to the rest."""
-    read_into(cf, a.source, views[0])
+    _read_assigned(cf, a, views[0])
     for view in views[1:]:
         onp.copyto(view, views[0])
 
 
+def _read_assigned(cf: CheckpointFile, a: Assignment, out: onp.ndarray) -> None:
+    """Fill ``out`` (the parameter's shape and dtype, C-contiguous) with its value."""
+    if a.window is not None:
+        start, stop = a.window
+        out.reshape(-1)[:] = read_values(cf, a.source).reshape(-1)[start:stop]
+    elif a.parts:
+        flat, at = out.reshape(-1), 0
+        for part in a.parts:
+            read_into(cf, part, flat[at:at + part.size].reshape(part.shape))
+            at += part.size
+    else:
+        read_into(cf, a.source, out)
+
+
 def _fill_through_mxnet(cf: CheckpointFile, a: Assignment, devices) -> None:
-    values = read_values(cf, a.source)
+    if a.window is None and not a.parts:
+        values = read_values(cf, a.source)
+    else:
+        known = param_shape(a.param) or ()     # a window's shape is known (checked)
+        shape = (sum(t.size for t in a.parts),) if a.parts else tuple(d or 0 for d in known)
+        values = onp.empty(shape, onp.dtype(a.source.dtype))
+        _read_assigned(cf, a, values)
     if _compat.is_initialized(a.param):
         a.param.set_data(_compat.array_from_numpy(values))
         return

@@ -1,23 +1,29 @@
 """Which stored tensor goes into which parameter: names, ties, shapes, dtypes.
 
 Ties are identity on the network's side (one ``Parameter`` under several names)
-and the recorded tie groups on the file's side. A parameter is filled once, from
-the first of its names the file knows. Everything that does not fit is collected,
-never raised one at a time, so a strict load reports all of it in one error.
+and the recorded tie groups on the file's side. Names are matched by the rules of
+:mod:`._match` (exact first; then the rules for MXNet's export, Module and 1.x files);
+a parameter is filled once, from the first of its names the file knows. Everything
+that does not fit is collected, never raised one at a time, so a strict load reports
+all of it in one error.
 """
 
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from mxnet import gluon
 
 from .. import _compat
 from .._text import first_of, shape_text
 from ..tree import groups_by_identity
+from ._explain import explain
+from ._match import FileKey, Symbol, Target, describe_rules, match
 from ._model import CheckpointInfo, TensorInfo
 
 __all__ = ['Assignment', 'LoadPlan', 'make_plan']
+
+SHOWN = 12   # names listed per kind of problem
 
 
 @dataclass
@@ -26,13 +32,24 @@ class Assignment:
 
     ``separate`` are further stored tensors for names the network ties but the
     file stores separately without recording a tie: their values must equal the
-    source's, or the load fails (one parameter cannot hold two values).
+    source's, or the load fails (one parameter cannot hold two values). ``parts``:
+    the value is these tensors flattened and concatenated (MXNet 1.x RNN arrays into
+    2.0's fused vector; ``source`` is the first). ``window``: the value is
+    ``source``'s flattened values from ``start`` to ``stop`` (a 2.0 fused vector
+    split into 1.x's per-gate parameters).
     """
 
     param: gluon.Parameter
     names: list[str]
     source: TensorInfo
     separate: list[TensorInfo] = field(default_factory=list)
+    parts: list[TensorInfo] = field(default_factory=list)
+    window: tuple[int, int] | None = None
+
+    @property
+    def tensors(self) -> list[TensorInfo]:
+        """Every stored tensor this assignment reads."""
+        return [self.source, *self.separate, *self.parts[1:]]
 
 
 @dataclass
@@ -42,25 +59,37 @@ class LoadPlan:
     unexpected: list[str]
     mismatched: list[tuple[str, str, str]]   # (name, in the network, in the file)
     untied: list[list[str]]                  # file tie groups the network does not tie
+    matched_by: dict[str, str] = field(default_factory=dict)   # loaded name -> rule
+    file_keys: dict[str, str] = field(default_factory=dict)    # name -> file's name, if other
+    renamed: dict[str, str] = field(default_factory=dict)      # file's name -> by rename=
+    context: dict = field(default_factory=dict)                # for the hints
 
     @property
     def has_problems(self) -> bool:
         return bool(self.missing or self.unexpected or self.mismatched)
 
     def describe(self, path: str, block: gluon.Block) -> str:
-        """One message listing every problem, with a hint when a prefix explains them."""
+        """One message listing the problems (at most a dozen names of each kind), with
+        what explains them when something does."""
         counts = [f'{len(self.missing)} missing', f'{len(self.unexpected)} unexpected',
                   f'{len(self.mismatched)} mismatched']
         lines = [f'{path}: cannot load into {type(block).__name__} ({", ".join(counts)})']
         if self.missing:
-            lines.append('  in the network, not in the file: ' + first_of(self.missing))
+            lines.append('  in the network, not in the file: ' + first_of(self.missing, SHOWN))
         if self.unexpected:
-            lines.append('  in the file, not in the network: ' + first_of(self.unexpected))
-        for name, expected, found in self.mismatched:
-            lines.append(f'  {name!r}: the network has {expected}, the file {found}')
-        hint = prefix_hint(self.missing, self.unexpected)
-        if hint:
-            lines.append('  hint: ' + hint)
+            lines.append('  in the file, not in the network: ' + first_of(
+                (f'{n!r} (renamed {self.renamed[n]!r})' if n in self.renamed else repr(n)
+                 for n in self.unexpected), SHOWN, quote=False))
+        for name, expected, found in self.mismatched[:SHOWN]:
+            key = self.file_keys.get(name)
+            lines.append(f'  {name!r}{f" (file {key!r})" if key else ""}: the network has '
+                         f'{expected}, the file {found}')
+        if len(self.mismatched) > SHOWN:
+            lines.append(f'  and {len(self.mismatched) - SHOWN} more mismatched')
+        if self.matched_by and any(r != 'exact' for r in self.matched_by.values()):
+            lines.append(f'  matched: {describe_rules(self.matched_by)}')
+        hints = explain(missing=self.missing, unexpected=self.unexpected, **self.context)
+        lines += ['  hint: ' + h for h in hints]
         if any(e.split()[-1] != f.split()[-1] for _, e, f in self.mismatched):
             lines.append('  hint: for another dtype, cast the network first to the dtype the '
                          'file holds (net.cast(dtype))')
@@ -69,25 +98,54 @@ class LoadPlan:
 
 
 def make_plan(groups: list[tuple[gluon.Parameter, list[str]]], info: CheckpointInfo,
-              matcher: Callable[[str], bool] | None) -> LoadPlan:
+              matcher: Callable[[str], bool] | None, *, symbol: Symbol = None,
+              symbol_path: str | None = None, root_prefix: str | None = None,
+              rename: Callable[[str], str] | None = None) -> LoadPlan:
     """Match the file's names with the network's (its ``named_groups``; both sides
-    restricted by ``matcher``)."""
+    restricted by ``matcher``), by the rules of :mod:`._match`: ``symbol`` is the
+    graph order of the file's ``-symbol.json`` (read from ``symbol_path``; or a
+    function reading it when a rule needs it),
+    ``root_prefix`` the 1.x network's prefix, ``rename`` a function of one name."""
     stored = {t.name: t for t in info.tensors}
     source_of = {name: name for name in stored}
     for t in info.tensors:
         source_of.update(dict.fromkeys(t.aliases, t.name))
+    names_in_file = info.names
+    global_names = [_compat.global_name(param) for param, _ in groups]
+    matching = match([FileKey(n, stored[source_of[n]].shape) for n in names_in_file],
+                     [Target(tuple(names), partial(param_shape, param), g)
+                      for (param, names), g in zip(groups, global_names)],
+                     symbol=symbol, root_prefix=root_prefix, rename=rename, path=info.path)
     file_group = {name: i for i, group in enumerate(info.ties) for name in group}
     plan = LoadPlan([], [], [], [], [])
-    in_net = set()
-    for param, every in groups:
-        names = [n for n in every if matcher is None or matcher(n)]
-        if names:
-            in_net.update(names)
-            _match(plan, param, names, [stored[source_of[n]] for n in names if n in source_of],
-                   file_group)
-    plan.unexpected = [n for n in info.names if n not in in_net and (matcher is None or matcher(n))]
+    parts = matching.parts
+    used = {k for found in matching.found.values() for _, key in found
+            for k in parts.get(key, (key,))}
+    for i, (param, every) in enumerate(groups):
+        found = matching.found.get(i, [])
+        names = every if matcher is None else [n for n in every if matcher(n)]
+        if not names:
+            continue
+        keys = [key for name, key in found if name is None or name in names]
+        if keys and keys[0] not in names:
+            plan.file_keys.update(dict.fromkeys(names, keys[0]))
+        done = len(plan.assignments)
+        if keys and keys[0] in parts:
+            _match_parts(plan, param, names, [stored[source_of[k]] for k in parts[keys[0]]])
+        elif i in matching.windows:
+            _match_window(plan, param, names, stored[source_of[keys[0]]], matching.windows[i])
+        else:
+            _match(plan, param, names, [stored[source_of[k]] for k in keys], file_group)
+        if len(plan.assignments) > done:
+            plan.matched_by.update(dict.fromkeys(names, matching.rules[i]))
+    renamed = plan.renamed = matching.renamed
+    plan.unexpected = [n for n in names_in_file if n not in used and (
+        matcher is None or matcher(n) or (n in renamed and matcher(renamed[n])))]
     loaded = {n: a.param for a in plan.assignments for n in a.names}
     plan.untied = _untied(info.ties, loaded)
+    plan.context = dict(keys=names_in_file, global_names=[g for g in global_names if g],
+                        declined=matching.declined, matched_any=bool(matching.found),
+                        symbol=symbol_path)
     return plan
 
 
@@ -109,6 +167,32 @@ def _match(plan: LoadPlan, param, names, sources, file_group) -> None:
     group = file_group.get(first.name)
     separate = [t for t in unique[1:] if group is None or file_group.get(t.name) != group]
     plan.assignments.append(Assignment(param, names, first, separate))
+
+
+def _match_parts(plan: LoadPlan, param, names, parts: list[TensorInfo]) -> None:
+    """One parameter from several tensors, flattened and concatenated."""
+    size = sum(t.size for t in parts)
+    shape = param_shape(param)
+    dtype = _compat.param_dtype(param)
+    if (any(t.dtype != dtype for t in parts) or shape is None or len(shape) != 1
+            or shape[0] not in (None, size)):
+        dtypes = sorted({t.dtype for t in parts})
+        plan.mismatched.append((names[0], _describe(shape, dtype),
+                                f'{_describe((size,), "/".join(dtypes))} from {len(parts)} '
+                                f'per-gate arrays'))
+        return
+    plan.assignments.append(Assignment(param, names, parts[0], parts=parts))
+
+
+def _match_window(plan: LoadPlan, param, names, source: TensorInfo,
+                  window: tuple[int, int]) -> None:
+    """One parameter from a stretch of a flattened tensor (its shape was checked)."""
+    dtype = _compat.param_dtype(param)
+    if source.dtype != dtype:
+        plan.mismatched.append((names[0], _describe(param_shape(param), dtype),
+                                f'{source.dtype} (in {source.name!r})'))
+        return
+    plan.assignments.append(Assignment(param, names, source, window=window))
 
 
 def param_shape(param: gluon.Parameter) -> tuple[int | None, ...] | None:
@@ -143,36 +227,3 @@ def _untied(ties: list[list[str]], params: dict[str, gluon.Parameter]) -> list[l
         if len(present) > 1 and groups_by_identity((n, params[n]) for n in present) != [present]:
             out.append(present)
     return out
-
-
-def prefix_hint(missing: list[str], unexpected: list[str]) -> str | None:
-    """Explain missing and unexpected names by a prefix one side has and the other lacks."""
-    if not missing or not unexpected:
-        return None
-    added = _common_prefix(unexpected, set(missing))
-    dropped = _common_prefix(missing, set(unexpected))
-    if added and (not dropped or added[1] >= dropped[1]):
-        prefix, count = added
-        return (f'{count} of the file\'s names are the network\'s names with {prefix!r} in '
-                f'front: the file was saved from a network that holds this one as '
-                f'{prefix[:-1]!r}; load it into that network')
-    if dropped:
-        prefix, count = dropped
-        return (f'{count} of the network\'s names are the file\'s names with {prefix!r} in '
-                f'front: the file was saved from that part alone; load it there: '
-                f'gp.load(gp.get(net, {prefix[:-1]!r}), path)')
-    return None
-
-
-def _common_prefix(longer: list[str], shorter: set) -> tuple[str, int] | None:
-    """The dotted prefix that, removed from names in ``longer``, most often gives a
-    name in ``shorter``, and how often."""
-    counts: Counter = Counter()
-    for name in longer:
-        parts = name.split('.')
-        for k in range(1, len(parts)):
-            if '.'.join(parts[k:]) in shorter:
-                counts['.'.join(parts[:k]) + '.'] += 1
-    if not counts:
-        return None
-    return counts.most_common(1)[0]

@@ -8,6 +8,9 @@
   length`` + UTF-8 bytes.
 * The NPZ zip MXNet 2.0's ``save_parameters`` writes (see :mod:`.npz`).
 
+Names are kept as stored, ``arg:``/``aux:`` included (``export`` and ``Module``
+files): loading strips them as a matching rule, and says so.
+
 gluonparams writes the legacy binary, which both MXNet 1.9.1 and 2.0 read with
 ``load_parameters``, and appends a footer (JSON, ``u64`` length, ``GLUONPRM``)
 with versions, ties, metadata and each tensor's CRC-32; MXNet ignores bytes after
@@ -104,7 +107,6 @@ def _read_legacy(cf: CheckpointFile) -> CheckpointInfo:
                        f'(save_parameters, mx.nd.save of a dict) can be loaded')
     names = [_read_name(cur, i) for i in range(count)]
     footer, footer_start = _read_footer(cf, cur.at)
-    names = [n[4:] if n.startswith(('arg:', 'aux:')) else n for n in names]
     sums = footer.get('checksums', {})
     tensors = [TensorInfo(name, dtype, shape, nbytes, offset, _crc(cf, name, sums),
                           offset, nbytes)
