@@ -19,7 +19,7 @@ from . import _compat
 from ._render import footer, render_table, render_tree
 from .errors import OptionError
 from .select import as_matcher
-from .tree import groups_by_identity, own_names, walk
+from .tree import Leaf, groups_by_identity, leaves, walk
 
 __all__ = ['summary', 'Summary', 'Row', 'print_tree']
 
@@ -165,11 +165,22 @@ def summary(block: gluon.Block, *inputs: Any, depth: Optional[int] = None,
 
 def _collect(block, matcher, outputs, global_names=False):
     """One walk: a row per block and per parameter use, the parent of each row,
-    and the selected ``(name, Parameter)`` uses."""
-    rows: List[Row] = []
-    parents: List[int] = []
+    and the selected ``(name, Parameter)`` uses in Gluon's order.
+
+    Names and their order come from :func:`leaves` (Gluon's, also where a block
+    renames); each parameter row sits under the block registering the parameter."""
     uses: List[Tuple[str, gluon.Parameter]] = []
     first_name: Dict[int, str] = {}
+    at_block: Dict[str, List[Tuple[str, str, gluon.Parameter]]] = {}
+    for leaf in leaves(block):
+        if matcher is not None and not matcher(leaf.name):
+            continue
+        uses.append((leaf.name, leaf.param))
+        first_name.setdefault(id(leaf.param), leaf.name)
+        at_block.setdefault(leaf.owner_path, []).append(
+            (leaf.name, _short_name(leaf), leaf.param))
+    rows: List[Row] = []
+    parents: List[int] = []
     block_row_at_depth: List[int] = []
     seen_output: Dict[int, int] = {}
     for node in walk(block):
@@ -181,18 +192,22 @@ def _collect(block, matcher, outputs, global_names=False):
                         output_shape=_output_for(outputs, node.block, seen_output)))
         parents.append(parent)
         block_row_at_depth.append(me)
-        prefix = node.path + '.' if node.path else ''
-        for name, param in own_names(node.block):
-            full = prefix + name
-            if matcher is not None and not matcher(full):
-                continue
-            uses.append((full, param))
-            rows.append(_param_row(full, name, node.depth + 1, param,
-                                   first_name.setdefault(id(param), full)))
+        for full, name, param in at_block.get(node.path, ()):
+            rows.append(_param_row(full, name, node.depth + 1, param, first_name[id(param)]))
             if global_names:
                 rows[-1].global_name = _compat.global_name(param)
             parents.append(me)
     return rows, parents, uses
+
+
+def _short_name(leaf: Leaf) -> str:
+    """The name drawn under the block: Gluon's name without the block's path
+    (``'_unfused.0.i2h_weight'`` under ``'1'``), the whole name where an override
+    gave the block another prefix."""
+    if not leaf.owner_path:
+        return leaf.name
+    dot = leaf.owner_path + '.'
+    return leaf.name[len(dot):] if leaf.name.startswith(dot) else leaf.name
 
 
 def _param_row(full: str, name: str, depth: int, param, first: str) -> Row:
