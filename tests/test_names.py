@@ -200,3 +200,17 @@ def test_an_override_passing_mxnet_2_select_to_its_children_keeps_it():
 
     names = assert_gluons_names(WeightsOnly())
     assert names == ['d.weight', 'e.weight']
+
+
+@pytest.mark.parametrize('cls', nets.OVERRIDING, ids=[c.__name__ for c in nets.OVERRIDING])
+def test_share_ties_overriding_blocks_by_gluons_names(cls):
+    net = nn.HybridSequential()
+    first, second = cls(), cls()
+    net.add(first, second)
+    gp.share(second, first)
+    names = assert_gluons_names(net)
+    groups = gp.tie_groups(net)
+    own = [n for n in names if n.startswith('0.')]
+    assert groups == [[n, '1' + n[1:]] for n in own]
+    for n in own:
+        gp.assert_tied(net, n, '1' + n[1:])
