@@ -60,18 +60,15 @@ def naming_override(cls: type) -> Any:
 def stand_in(block: gluon.Block, children_as: dict) -> gluon.Block:
     """A shallow copy of ``block`` (its class, so methods and ``super()`` work) whose
     children are ``children_as[name]``, in ``_children`` (held as this MXNet holds
-    children: 2.0 by weak reference) and in any attribute. ``block`` is not changed."""
+    children: 2.0 by weak reference) and in the attribute of the same name (where
+    ``self.body = ...`` put it). ``block`` is not changed."""
     state = dict(vars(block))
-    kids = children(block)
-    replace: dict = {}
-    for name, child in kids:
-        replace.setdefault(id(child), children_as[name])
-    for key, value in state.items():
-        if isinstance(value, gluon.Block) and id(value) in replace:
-            state[key] = replace[id(value)]
     held = state['_children'] = type(state['_children'])()
-    for name, _ in kids:
-        held[name] = weakref.ref(children_as[name]) if _WEAK_CHILDREN else children_as[name]
+    for name, child in children(block):
+        stand = children_as[name]
+        held[name] = weakref.ref(stand) if _WEAK_CHILDREN else stand
+        if state.get(name) is child:
+            state[name] = stand
     copy = object.__new__(type(block))
     copy.__dict__.update(state)
     return copy

@@ -102,10 +102,10 @@ class _Delegate:
     __slots__ = ('_gp_block', '_gp_path', '_gp_above', '_gp_returned', '__weakref__')
 
     def __init__(self, block: gluon.Block, path: str, above: Set[int]) -> None:
-        object.__setattr__(self, '_gp_block', block)
-        object.__setattr__(self, '_gp_path', path)
-        object.__setattr__(self, '_gp_above', above)
-        object.__setattr__(self, '_gp_returned', {})
+        self._gp_block = block
+        self._gp_path = path
+        self._gp_above = above
+        self._gp_returned: Dict[str, Entry] = {}
 
     def _collect_params_with_prefix(self, prefix: str = '', select: Any = None) -> dict:
         found = collect(self._gp_block, prefix, self._gp_path, self._gp_above)
@@ -128,7 +128,7 @@ def _ask(blk: gluon.Block, prefix: str, path: str, above: Set[int]) -> Dict[str,
     here = path + '.' if path else ''
     delegates = {name: _Delegate(child, here + name, above)
                  for name, child in _compat.children(blk)}
-    override = _compat.naming_override(type(blk))
+    override = type(blk)._collect_params_with_prefix      # the class's, as it is now
     before = frozenset(above)
     try:
         result = override(_compat.stand_in(blk, delegates), prefix)
