@@ -171,14 +171,14 @@ def _collect(block, matcher, outputs, global_names=False):
     renames); each parameter row sits under the block registering the parameter."""
     uses: List[Tuple[str, gluon.Parameter]] = []
     first_name: Dict[int, str] = {}
-    at_block: Dict[str, List[Tuple[str, str, gluon.Parameter]]] = {}
+    at_block: Dict[str, List[Leaf]] = {}
     for leaf in leaves(block):
-        if matcher is not None and not matcher(leaf.name):
+        name, param = leaf[0], leaf[1]
+        if matcher is not None and not matcher(name):
             continue
-        uses.append((leaf.name, leaf.param))
-        first_name.setdefault(id(leaf.param), leaf.name)
-        at_block.setdefault(leaf.owner_path, []).append(
-            (leaf.name, _short_name(leaf), leaf.param))
+        uses.append((name, param))
+        first_name.setdefault(id(param), name)
+        at_block.setdefault(leaf[4], []).append(leaf)
     rows: List[Row] = []
     parents: List[int] = []
     block_row_at_depth: List[int] = []
@@ -192,8 +192,9 @@ def _collect(block, matcher, outputs, global_names=False):
                         output_shape=_output_for(outputs, node.block, seen_output)))
         parents.append(parent)
         block_row_at_depth.append(me)
-        for full, name, param in at_block.get(node.path, ()):
-            rows.append(_param_row(full, name, node.depth + 1, param, first_name[id(param)]))
+        for leaf in at_block.get(node.path, ()):
+            rows.append(_param_row(leaf.name, _short_name(leaf), node.depth + 1, leaf.param,
+                                   first_name[id(leaf.param)]))
             if global_names:
                 rows[-1].global_name = _compat.global_name(param)
             parents.append(me)
