@@ -196,7 +196,7 @@ def _collect(block, matcher, outputs, global_names=False):
             rows.append(_param_row(leaf.name, _short_name(leaf), node.depth + 1, leaf.param,
                                    first_name[id(leaf.param)]))
             if global_names:
-                rows[-1].global_name = _compat.global_name(param)
+                rows[-1].global_name = _compat.global_name(leaf.param)
             parents.append(me)
     return rows, parents, uses
 
