@@ -15,11 +15,11 @@ from typing import Any, Dict, List, Optional, TextIO, Tuple
 import numpy as onp
 from mxnet import gluon
 
-from . import _compat
+from . import _compat, _names
 from ._render import footer, render_table, render_tree
 from .errors import OptionError
 from .select import as_matcher
-from .tree import Leaf, groups_by_identity, leaves, walk
+from .tree import groups_by_identity, walk
 
 __all__ = ['summary', 'Summary', 'Row', 'print_tree']
 
@@ -167,23 +167,25 @@ def _collect(block, matcher, outputs, global_names=False):
     """One walk: a row per block and per parameter use, the parent of each row,
     and the selected ``(name, Parameter)`` uses in Gluon's order.
 
-    Names and their order come from :func:`leaves` (Gluon's, also where a block
-    renames); each parameter row sits under the block registering the parameter."""
+    Names and their order are Gluon's, also where a block renames (``_names``); each
+    parameter row sits under the block registering the parameter, named below that
+    block's path (the whole name where an override gave the block another prefix)."""
     uses: List[Tuple[str, gluon.Parameter]] = []
     first_name: Dict[int, str] = {}
-    at_block: Dict[str, List[Leaf]] = {}
-    for leaf in leaves(block):
-        name, param = leaf[0], leaf[1]
+    at_block: Dict[str, List[Tuple[str, gluon.Parameter]]] = {}
+    nodes = list(walk(block))
+    for name, (param, _, _, owner_path) in _names.collect(block).items():
         if matcher is not None and not matcher(name):
             continue
-        uses.append((name, param))
+        use = (name, param)
+        uses.append(use)
         first_name.setdefault(id(param), name)
-        at_block.setdefault(leaf[4], []).append(leaf)
+        at_block.setdefault(owner_path, []).append(use)
     rows: List[Row] = []
     parents: List[int] = []
     block_row_at_depth: List[int] = []
     seen_output: Dict[int, int] = {}
-    for node in walk(block):
+    for node in nodes:
         del block_row_at_depth[node.depth:]
         parent = block_row_at_depth[-1] if block_row_at_depth else -1
         me = len(rows)
@@ -192,23 +194,14 @@ def _collect(block, matcher, outputs, global_names=False):
                         output_shape=_output_for(outputs, node.block, seen_output)))
         parents.append(parent)
         block_row_at_depth.append(me)
-        for leaf in at_block.get(node.path, ()):
-            rows.append(_param_row(leaf.name, _short_name(leaf), node.depth + 1, leaf.param,
-                                   first_name[id(leaf.param)]))
+        dot = node.path + '.' if node.path else ''
+        for name, param in at_block.get(node.path, ()):
+            short = name[len(dot):] if name.startswith(dot) else name
+            rows.append(_param_row(name, short, node.depth + 1, param, first_name[id(param)]))
             if global_names:
-                rows[-1].global_name = _compat.global_name(leaf.param)
+                rows[-1].global_name = _compat.global_name(param)
             parents.append(me)
     return rows, parents, uses
-
-
-def _short_name(leaf: Leaf) -> str:
-    """The name drawn under the block: Gluon's name without the block's path
-    (``'_unfused.0.i2h_weight'`` under ``'1'``), the whole name where an override
-    gave the block another prefix."""
-    if not leaf.owner_path:
-        return leaf.name
-    dot = leaf.owner_path + '.'
-    return leaf.name[len(dot):] if leaf.name.startswith(dot) else leaf.name
 
 
 def _param_row(full: str, name: str, depth: int, param, first: str) -> Row:
