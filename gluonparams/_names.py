@@ -32,10 +32,7 @@ from mxnet import gluon
 from . import _compat
 from .errors import GluonParamsError, NameWarning
 
-__all__ = ['Entry', 'collect', 'overrides']
-
-# one name's value: (Parameter, block registering it, its attribute there, block's path)
-Entry = Tuple[gluon.Parameter, gluon.Block, str, str]
+__all__ = ['Names', 'collect', 'overrides']
 
 _OVERRIDES: Dict[type, bool] = {}
 
@@ -49,10 +46,44 @@ def overrides(block: gluon.Block) -> bool:
     return found
 
 
+class Names:
+    """Gluon's names of a network, each with its owner: ``params`` maps a name to its
+    Parameter in Gluon's order; ``paths`` and ``attrs`` give the attribute path of the
+    block registering it and the attribute there; ``blocks`` maps those paths to the
+    blocks. Parallel dicts of strings, not a tuple per name: nothing more for the
+    garbage collector to follow on a large network."""
+
+    __slots__ = ('params', 'paths', 'attrs', 'blocks')
+
+    def __init__(self) -> None:
+        self.params: Dict[str, gluon.Parameter] = {}
+        self.paths: Dict[str, str] = {}
+        self.attrs: Dict[str, str] = {}
+        self.blocks: Dict[str, gluon.Block] = {}
+
+    def add(self, name: str, param: gluon.Parameter, attr: str, path: str) -> None:
+        self.params[name] = param
+        self.paths[name] = path
+        self.attrs[name] = attr
+
+    def update(self, other: 'Names') -> None:
+        """``dict.update`` on each: a repeated name keeps its first position and takes
+        the other's Parameter and owner, as Gluon's ``ret.update`` does."""
+        self.params.update(other.params)
+        self.paths.update(other.paths)
+        self.attrs.update(other.attrs)
+        self.blocks.update(other.blocks)
+
+    def owner(self, name: str) -> Tuple[gluon.Block, str, str]:
+        """``(block, attribute, block's path)`` registering the parameter ``name``."""
+        path = self.paths[name]
+        return self.blocks[path], self.attrs[name], path
+
+
 def collect(block: gluon.Block, prefix: str = '', path: str = '',
-            ancestors: Optional[Set[int]] = None) -> Dict[str, Entry]:
-    """``{Gluon's name: Entry}`` in Gluon's order, as
-    ``block._collect_params_with_prefix(prefix)`` would name them.
+            ancestors: Optional[Set[int]] = None) -> Names:
+    """Gluon's names below ``block``, in Gluon's order, as
+    ``block._collect_params_with_prefix(prefix)`` gives them.
 
     Args:
         block: the root of the walk.
@@ -63,7 +94,8 @@ def collect(block: gluon.Block, prefix: str = '', path: str = '',
     Raises:
         GluonParamsError: a block is its own descendant (a cycle).
     """
-    out: Dict[str, Entry] = {}
+    out = Names()
+    params, paths, attrs, blocks = out.params, out.paths, out.attrs, out.blocks
     above = set() if ancestors is None else ancestors
     stack: List[Any] = [(prefix, path, block)]
     while stack:
@@ -85,9 +117,13 @@ def collect(block: gluon.Block, prefix: str = '', path: str = '',
             continue
         above.add(key)
         stack.append(key)
+        blocks[where] = blk
         dot = pre + '.' if pre else ''
         for attr, param in blk._reg_params.items():
-            out[dot + attr] = (param, blk, attr, where)
+            name = dot + attr
+            params[name] = param
+            paths[name] = where
+            attrs[name] = attr
         kids = _compat.children(blk)
         if kids:
             here = where + '.' if where else ''
@@ -105,15 +141,16 @@ class _Delegate:
         self._gp_block = block
         self._gp_path = path
         self._gp_above = above
-        self._gp_returned: Dict[str, Entry] = {}
+        self._gp_returned = Names()
 
     def _collect_params_with_prefix(self, prefix: str = '', select: Any = None) -> dict:
         found = collect(self._gp_block, prefix, self._gp_path, self._gp_above)
         if select is not None:            # MXNet 2.0's signature: keys matching a regex
             pattern = re.compile(select)
-            found = {k: e for k, e in found.items() if pattern.match(k)}
+            for name in [k for k in found.params if not pattern.match(k)]:
+                del found.params[name], found.paths[name], found.attrs[name]
         self._gp_returned.update(found)
-        return {name: entry[0] for name, entry in found.items()}
+        return dict(found.params)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._gp_block, name)
@@ -123,7 +160,7 @@ class _Delegate:
         return type(self._gp_block)
 
 
-def _ask(blk: gluon.Block, prefix: str, path: str, above: Set[int]) -> Dict[str, Entry]:
+def _ask(blk: gluon.Block, prefix: str, path: str, above: Set[int]) -> Names:
     """The names an overriding block gives its subtree, each with its owner."""
     here = path + '.' if path else ''
     delegates = {name: _Delegate(child, here + name, above)
@@ -143,42 +180,44 @@ def _ask(blk: gluon.Block, prefix: str, path: str, above: Set[int]) -> Dict[str,
             result = blk._collect_params_with_prefix(prefix)
         except Exception as e:   # noqa: BLE001 - Gluon cannot name it either
             return _by_attribute(blk, prefix, path, above, e)
-    returned: Dict[str, Entry] = {}
+    returned = Names()
     for delegate in delegates.values():
         returned.update(delegate._gp_returned)
     return _owned(blk, path, result, returned)
 
 
-def _owned(blk: gluon.Block, path: str, result: dict,
-           returned: Dict[str, Entry]) -> Dict[str, Entry]:
-    """Attach an owner to each of an override's names: the entry a delegate returned
+def _owned(blk: gluon.Block, path: str, result: dict, returned: Names) -> Names:
+    """Attach an owner to each of an override's names: the one a delegate returned
     under that name, else the block's own attribute holding that Parameter, else any
     block of the subtree holding it, else the overriding block itself."""
     own: Dict[int, str] = {}
     for attr, param in _compat.registered_params(blk):
         own.setdefault(id(param), attr)
-    by_id: Optional[Dict[int, Entry]] = None
-    out: Dict[str, Entry] = {}
+    holders: Optional[Dict[int, Tuple[gluon.Block, str, str]]] = None
+    out = Names()
+    out.blocks[path] = blk
     for name, param in result.items():
-        entry = returned.get(name)
-        if entry is None or entry[0] is not param:
-            held = own.get(id(param))
-            if held is not None:
-                entry = (param, blk, held, path)
-            else:
-                if by_id is None:
-                    by_id = _holders(blk, path, returned)
-                entry = by_id.get(id(param)) or (param, blk, name, path)
-        out[name] = entry
+        if returned.params.get(name) is param:
+            owner, attr, where = returned.owner(name)
+        elif id(param) in own:
+            owner, attr, where = blk, own[id(param)], path
+        else:
+            if holders is None:
+                holders = _holders(blk, path, returned)
+            owner, attr, where = holders.get(id(param), (blk, name, path))
+        out.add(name, param, attr, where)
+        out.blocks[where] = owner
     return out
 
 
-def _holders(blk: gluon.Block, path: str, returned: Dict[str, Entry]) -> Dict[int, Entry]:
-    """``{id(Parameter): Entry}`` for the parameters below ``blk``: what the delegates
-    returned first, then every block of the subtree by attribute."""
-    found: Dict[int, Entry] = {}
-    for entry in returned.values():
-        found.setdefault(id(entry[0]), entry)
+def _holders(blk: gluon.Block, path: str,
+             returned: Names) -> Dict[int, Tuple[gluon.Block, str, str]]:
+    """``{id(Parameter): (block, attribute, path)}`` for the parameters below ``blk``:
+    what the delegates returned first, then every block of the subtree by attribute."""
+    found: Dict[int, Tuple[gluon.Block, str, str]] = {}
+    for name, param in returned.params.items():
+        if id(param) not in found:
+            found[id(param)] = returned.owner(name)
     stack = [(path, blk)]
     seen: Set[int] = set()
     while stack:
@@ -187,23 +226,25 @@ def _holders(blk: gluon.Block, path: str, returned: Dict[str, Entry]) -> Dict[in
             continue
         seen.add(id(node))
         for attr, param in _compat.registered_params(node):
-            found.setdefault(id(param), (param, node, attr, where))
+            found.setdefault(id(param), (node, attr, where))
         here = where + '.' if where else ''
         stack.extend((here + name, child) for name, child in _compat.children(node))
     return found
 
 
 def _by_attribute(blk: gluon.Block, prefix: str, path: str, above: Set[int],
-                  error: Exception) -> Dict[str, Entry]:
+                  error: Exception) -> Names:
     """Gluon's default naming for a block whose override cannot run, with a warning."""
     dot = prefix + '.' if prefix else ''
     here = path + '.' if path else ''
-    out: Dict[str, Entry] = {dot + attr: (param, blk, attr, path)
-                             for attr, param in _compat.registered_params(blk)}
+    out = Names()
+    out.blocks[path] = blk
+    for attr, param in _compat.registered_params(blk):
+        out.add(dot + attr, param, attr, path)
     for name, child in _compat.children(blk):
         out.update(collect(child, dot + name, here + name, above))
     hint = _compat.naming_failure_hint(blk)
-    example = next(iter(out), None)
+    example = next(iter(out.params), None)
     warnings.warn(
         f'{type(blk).__name__} at {path or "<root>"!r} cannot name its parameters: its '
         f'_collect_params_with_prefix raised {type(error).__name__}: {error}'

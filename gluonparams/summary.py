@@ -174,13 +174,15 @@ def _collect(block, matcher, outputs, global_names=False):
     first_name: Dict[int, str] = {}
     at_block: Dict[str, List[Tuple[str, gluon.Parameter]]] = {}
     nodes = list(walk(block))
-    for name, (param, _, _, owner_path) in _names.collect(block).items():
+    found = _names.collect(block)
+    paths = found.paths
+    for name, param in found.params.items():
         if matcher is not None and not matcher(name):
             continue
         use = (name, param)
         uses.append(use)
         first_name.setdefault(id(param), name)
-        at_block.setdefault(owner_path, []).append(use)
+        at_block.setdefault(paths[name], []).append(use)
     rows: List[Row] = []
     parents: List[int] = []
     block_row_at_depth: List[int] = []

@@ -102,13 +102,14 @@ def leaves(block: gluon.Block, *, remove_duplicate: bool = False) -> Iterator[Le
         remove_duplicate: yield a tied parameter once, under the name that comes first.
     """
     seen: set = set()
-    make = tuple.__new__              # Leaf(...) without the call of its __new__
-    for name, entry in _names.collect(_checked(block)).items():
+    found = _names.collect(_checked(block))
+    for name, param in found.params.items():
         if remove_duplicate:
-            if id(entry[0]) in seen:
+            if id(param) in seen:
                 continue
-            seen.add(id(entry[0]))
-        yield make(Leaf, (name,) + entry)
+            seen.add(id(param))
+        owner, attr, path = found.owner(name)
+        yield Leaf(name, param, owner, attr, path)
 
 
 def named_parameters(block: gluon.Block, *, remove_duplicate: bool = True
@@ -136,14 +137,12 @@ def named_parameters(block: gluon.Block, *, remove_duplicate: bool = True
         >>> len(list(gp.named_parameters(net, remove_duplicate=False)))
         8
     """
-    found = _names.collect(_checked(block))
+    found = _names.collect(_checked(block)).params
     if not remove_duplicate:
-        for name, entry in found.items():
-            yield name, entry[0]
+        yield from found.items()
         return
     seen = set()
-    for name, entry in found.items():
-        param = entry[0]
+    for name, param in found.items():
         if id(param) not in seen:
             seen.add(id(param))
             yield name, param
@@ -193,20 +192,20 @@ def get(block: gluon.Block, path: str) -> Union[gluon.Block, gluon.Parameter]:
         raise PathError(f'path must be a string such as "0.weight", found {path!r}')
     current = _checked(block)
     parts = path.split('.') if path else []
-    named: Optional[dict] = None     # Gluon's names below the first renaming block on the path
+    named: Optional[_names.Names] = None   # Gluon's names below the first renaming block
     for i, part in enumerate(parts):
         here = '.'.join(parts[:i])
         if named is None:
             if _names.overrides(current):
                 named = _names.collect(current, here, here)
-                if path in named:
-                    return named[path][0]
+                if path in named.params:
+                    return named.params[path]
             else:
                 rest = '.'.join(parts[i:])
                 if rest in current._reg_params:
                     return current._reg_params[rest]
-        elif path in named:
-            return named[path][0]
+        elif path in named.params:
+            return named.params[path]
         kids = dict(_compat.children(current))
         if part in kids:
             current = kids[part]
@@ -220,9 +219,15 @@ def get(block: gluon.Block, path: str) -> Union[gluon.Block, gluon.Parameter]:
     return current
 
 
+def _owned_by(named: '_names.Names', block: gluon.Block, path: str) -> list[str]:
+    """The names of ``named`` whose parameter ``block`` (at ``path``) registers."""
+    return [name for name, where in named.paths.items()
+            if where == path and named.blocks[where] is block]
+
+
 def _warn_attribute_path(path, named, owner, attr, owner_path) -> None:
-    gluon_names = [name for name, (_, blk, at, where) in named.items()
-                   if blk is owner and at == attr and where == owner_path]
+    gluon_names = [name for name in _owned_by(named, owner, owner_path)
+                   if named.attrs[name] == attr]
     if gluon_names:
         said = f'that Gluon names {gluon_names[0]!r} (the name save_parameters writes, and ' \
                f'the one gluonparams uses in selections, tie groups and checkpoints)'
@@ -243,10 +248,9 @@ def _describe_level(kids, block, path, named) -> str:
     else:
         dot = path + '.' if path else ''
         own = []
-        for name, (_, blk, attr, where) in named.items():
-            if blk is block and where == path:
-                short = name[len(dot):] if name.startswith(dot) else name
-                own.append(repr(short) if short == attr else f'{short!r} (attribute {attr!r})')
+        for name in _owned_by(named, block, path):
+            short, attr = name[len(dot):] if name.startswith(dot) else name, named.attrs[name]
+            own.append(repr(short) if short == attr else f'{short!r} (attribute {attr!r})')
     if own:
         parts.append('parameters ' + ', '.join(own))
     return ' and '.join(parts) if parts else 'no blocks and no parameters'
