@@ -12,8 +12,8 @@ child's prefix, leave a child out or rewrite the keys its children return.
 :func:`collect` reproduces the dict for any class without a list of known ones. A
 block that does not override the method is read directly (no call). A block that
 does is asked once, through its own method called on a *stand-in*: a shallow copy of
-the block whose children (in ``_children`` and in any attribute) are replaced by
-*delegates*. A delegate answers ``_collect_params_with_prefix`` with this module's
+the block whose children (in ``_children`` and in the attribute of the same name)
+are replaced by *delegates*. A delegate answers ``_collect_params_with_prefix`` with this module's
 walk of the real child under the prefix the override chose, and forwards everything
 else to the child (``isinstance`` included), so the override sees its children's
 real names and its result is Gluon's, while every block is still visited once. The
