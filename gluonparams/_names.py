@@ -25,14 +25,14 @@ block is named by attribute and a :class:`~gluonparams.errors.NameWarning` says 
 
 import re
 import warnings
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Set, Tuple
 
 from mxnet import gluon
 
 from . import _compat
 from .errors import GluonParamsError, NameWarning
 
-__all__ = ['Names', 'collect', 'overrides']
+__all__ = ['Names', 'Node', 'collect', 'overrides', 'walk']
 
 _OVERRIDES: Dict[type, bool] = {}
 
@@ -44,6 +44,57 @@ def overrides(block: gluon.Block) -> bool:
     if found is None:
         found = _OVERRIDES[cls] = _compat.naming_override(cls) is not None
     return found
+
+
+class Node(NamedTuple):
+    """One visit of a block: its dotted path (root is ``''``), the block, its depth."""
+
+    path: str
+    block: gluon.Block
+    depth: int
+
+
+def walk(block: gluon.Block, *, remove_duplicate: bool = False, path: str = '',
+         depth: int = 0) -> Iterator[Node]:
+    """Visit every block once per path it is reachable by, parents before children.
+
+    Args:
+        block: the root.
+        remove_duplicate: visit a block reachable under several paths (the same
+            instance added twice) only under its first path, and skip its subtree
+            there.
+        path, depth: the root's path and depth (``''`` and 0; others walk a subtree
+            as part of a larger network).
+
+    Raises:
+        GluonParamsError: a block is its own descendant (a cycle).
+    """
+    if not isinstance(block, gluon.Block):
+        raise GluonParamsError(
+            f'expected a gluon.Block, found {type(block).__module__}.{type(block).__name__}')
+    seen = set()
+    ancestors = set()
+    stack = [(path, block, depth, False)]
+    while stack:
+        path, blk, depth, leaving = stack.pop()
+        key = id(blk)
+        if leaving:
+            ancestors.discard(key)
+            continue
+        if key in ancestors:
+            raise GluonParamsError(
+                f'block {path!r} ({type(blk).__name__}) contains itself: the network is a cycle')
+        if remove_duplicate:
+            if key in seen:
+                continue
+            seen.add(key)
+        yield Node(path, blk, depth)
+        ancestors.add(key)
+        stack.append((path, blk, depth, True))
+        prefix = path + '.' if path else ''
+        kids = _compat.children(blk)
+        for name, child in reversed(kids):
+            stack.append((prefix + name, child, depth + 1, False))
 
 
 class Names:
@@ -81,7 +132,8 @@ class Names:
 
 
 def collect(block: gluon.Block, prefix: str = '', path: str = '',
-            ancestors: Optional[Set[int]] = None) -> Names:
+            ancestors: Optional[Set[int]] = None, nodes: Optional[List[Node]] = None,
+            depth: int = 0) -> Names:
     """Gluon's names below ``block``, in Gluon's order, as
     ``block._collect_params_with_prefix(prefix)`` gives them.
 
@@ -90,6 +142,8 @@ def collect(block: gluon.Block, prefix: str = '', path: str = '',
         prefix: Gluon's prefix of ``block`` (what its parent's naming gave it).
         path: the attribute path of ``block`` (the paths of ``named_blocks``).
         ancestors: ids of the blocks above ``block``, to refuse a cycle.
+        nodes: a list to append what :func:`walk` yields, from the same pass.
+        depth: the depth of ``block`` in ``nodes``.
 
     Raises:
         GluonParamsError: a block is its own descendant (a cycle).
@@ -97,13 +151,13 @@ def collect(block: gluon.Block, prefix: str = '', path: str = '',
     out = Names()
     params, paths, attrs, blocks = out.params, out.paths, out.attrs, out.blocks
     above = set() if ancestors is None else ancestors
-    stack: List[Any] = [(prefix, path, block)]
+    stack: List[Any] = [(prefix, path, block, depth)]
     while stack:
         item = stack.pop()
         if item.__class__ is int:            # leaving a block: no longer an ancestor
             above.discard(item)
             continue
-        pre, where, blk = item
+        pre, where, blk, level = item
         key = id(blk)
         if key in above:
             raise GluonParamsError(f'block {where!r} ({type(blk).__name__}) contains itself: '
@@ -114,7 +168,11 @@ def collect(block: gluon.Block, prefix: str = '', path: str = '',
                 out.update(_ask(blk, pre, where, above))
             finally:
                 above.discard(key)
+            if nodes is not None:            # its subtree as it is, whatever it names
+                nodes.extend(walk(blk, path=where, depth=level))
             continue
+        if nodes is not None:
+            nodes.append(Node(where, blk, level))
         above.add(key)
         stack.append(key)
         blocks[where] = blk
@@ -126,8 +184,9 @@ def collect(block: gluon.Block, prefix: str = '', path: str = '',
             attrs[name] = attr
         kids = _compat.children(blk)
         if kids:
-            here = where + '.' if where else ''
-            stack.extend((dot + name, here + name, child) for name, child in reversed(kids))
+            here, level = (where + '.' if where else ''), level + 1
+            stack.extend((dot + name, here + name, child, level)
+                         for name, child in reversed(kids))
     return out
 
 

@@ -19,7 +19,7 @@ from . import _compat, _names
 from ._render import footer, render_table, render_tree
 from .errors import OptionError
 from .select import as_matcher
-from .tree import groups_by_identity, walk
+from .tree import Node, checked, groups_by_identity, walk
 
 __all__ = ['summary', 'Summary', 'Row', 'print_tree']
 
@@ -173,8 +173,8 @@ def _collect(block, matcher, outputs, global_names=False):
     uses: List[Tuple[str, gluon.Parameter]] = []
     first_name: Dict[int, str] = {}
     at_block: Dict[str, List[Tuple[str, gluon.Parameter]]] = {}
-    nodes = list(walk(block))
-    found = _names.collect(block)
+    nodes: List[Node] = []
+    found = _names.collect(checked(block), nodes=nodes)    # the blocks too, in one pass
     paths = found.paths
     for name, param in found.params.items():
         if matcher is not None and not matcher(name):

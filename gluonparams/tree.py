@@ -17,58 +17,11 @@ from typing import Iterable, Iterator, NamedTuple, Optional, Tuple, Union
 from mxnet import gluon
 
 from . import _compat, _names
+from ._names import Node, walk
 from .errors import GluonParamsError, NameWarning, PathError
 
 __all__ = ['named_parameters', 'named_blocks', 'get', 'walk', 'Node', 'Leaf',
-           'groups_by_identity', 'leaves', 'named_groups']
-
-
-class Node(NamedTuple):
-    """One visit of a block: its dotted path (root is ``''``), the block, its depth."""
-
-    path: str
-    block: gluon.Block
-    depth: int
-
-
-def walk(block: gluon.Block, *, remove_duplicate: bool = False) -> Iterator[Node]:
-    """Visit every block once per path it is reachable by, parents before children.
-
-    Args:
-        block: the root.
-        remove_duplicate: visit a block reachable under several paths (the same
-            instance added twice) only under its first path, and skip its subtree
-            there.
-
-    Raises:
-        GluonParamsError: a block is its own descendant (a cycle).
-    """
-    if not isinstance(block, gluon.Block):
-        raise GluonParamsError(
-            f'expected a gluon.Block, found {type(block).__module__}.{type(block).__name__}')
-    seen = set()
-    ancestors = set()
-    stack = [('', block, 0, False)]
-    while stack:
-        path, blk, depth, leaving = stack.pop()
-        key = id(blk)
-        if leaving:
-            ancestors.discard(key)
-            continue
-        if key in ancestors:
-            raise GluonParamsError(
-                f'block {path!r} ({type(blk).__name__}) contains itself: the network is a cycle')
-        if remove_duplicate:
-            if key in seen:
-                continue
-            seen.add(key)
-        yield Node(path, blk, depth)
-        ancestors.add(key)
-        stack.append((path, blk, depth, True))
-        prefix = path + '.' if path else ''
-        kids = _compat.children(blk)
-        for name, child in reversed(kids):
-            stack.append((prefix + name, child, depth + 1, False))
+           'checked', 'groups_by_identity', 'leaves', 'named_groups']
 
 
 class Leaf(NamedTuple):
@@ -102,7 +55,7 @@ def leaves(block: gluon.Block, *, remove_duplicate: bool = False) -> Iterator[Le
         remove_duplicate: yield a tied parameter once, under the name that comes first.
     """
     seen: set = set()
-    found = _names.collect(_checked(block))
+    found = _names.collect(checked(block))
     for name, param in found.params.items():
         if remove_duplicate:
             if id(param) in seen:
@@ -137,7 +90,7 @@ def named_parameters(block: gluon.Block, *, remove_duplicate: bool = True
         >>> len(list(gp.named_parameters(net, remove_duplicate=False)))
         8
     """
-    found = _names.collect(_checked(block)).params
+    found = _names.collect(checked(block)).params
     if not remove_duplicate:
         yield from found.items()
         return
@@ -148,7 +101,8 @@ def named_parameters(block: gluon.Block, *, remove_duplicate: bool = True
             yield name, param
 
 
-def _checked(block: gluon.Block) -> gluon.Block:
+def checked(block: gluon.Block) -> gluon.Block:
+    """``block``, or a GluonParamsError saying it is not a gluon.Block."""
     if not isinstance(block, gluon.Block):
         raise GluonParamsError(
             f'expected a gluon.Block, found {type(block).__module__}.{type(block).__name__}')
@@ -190,7 +144,7 @@ def get(block: gluon.Block, path: str) -> Union[gluon.Block, gluon.Parameter]:
     """
     if not isinstance(path, str):
         raise PathError(f'path must be a string such as "0.weight", found {path!r}')
-    current = _checked(block)
+    current = checked(block)
     parts = path.split('.') if path else []
     named: Optional[_names.Names] = None   # Gluon's names below the first renaming block
     for i, part in enumerate(parts):

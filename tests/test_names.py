@@ -126,6 +126,8 @@ def test_summary_select_and_ties_use_gluons_names(cls):
     assert sorted(row.path for row in rows) == sorted(names)
     unique = {id(p): p for p in gluon_names(net).values()}
     assert result.total_params == sum(prod(p.shape) for p in unique.values())
+    blocks = [row.path for row in result.rows if row.kind == 'block']
+    assert blocks == [path for path, _ in gp.named_blocks(net, remove_duplicate=False)]
     by_path = {row.path: row for row in result.rows}
     for leaf in leaves(net):        # each parameter row sits under its owner's row
         assert by_path[leaf.owner_path].depth + 1 == by_path[leaf.name].depth
