@@ -57,6 +57,35 @@ def naming_override(cls: type) -> Any:
     return None if inspect.unwrap(method) is _BASE_COLLECT else method
 
 
+def stand_in(block: gluon.Block, children_as: dict) -> gluon.Block:
+    """A shallow copy of ``block`` (its class, so methods and ``super()`` work) whose
+    children are ``children_as[name]``, in ``_children`` (held as this MXNet holds
+    children: 2.0 by weak reference) and in the attribute of the same name (where
+    ``self.body = ...`` put it). ``block`` is not changed."""
+    state = dict(vars(block))
+    held = state['_children'] = type(state['_children'])()
+    for name, child in children(block):
+        stand = children_as[name]
+        held[name] = weakref.ref(stand) if _WEAK_CHILDREN else stand
+        if state.get(name) is child:
+            state[name] = stand
+    copy = object.__new__(type(block))
+    copy.__dict__.update(state)
+    return copy
+
+
+_RNN_LAYER = getattr(gluon.rnn.rnn_layer, '_RNNLayer', ())
+
+
+def naming_failure_hint(block: gluon.Block) -> Optional[str]:
+    """Why a block's naming override fails, where that is a known MXNet bug."""
+    layers = getattr(block, '_num_layers', 0) if isinstance(block, _RNN_LAYER) else 0
+    if layers > 10 and naming_override(type(block)) is not None:
+        return (f'MXNet {MXNET_VERSION}\'s RNN layers name layers 0 to 9 only, with a '
+                f'one-digit pattern, and this one has {layers} layers')
+    return None
+
+
 def param_shape(param: gluon.Parameter) -> Optional[Tuple[Optional[int], ...]]:
     """The parameter's shape with unknown dimensions as ``None``.
 

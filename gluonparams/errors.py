@@ -5,6 +5,8 @@ gluonparams.GluonParamsError`` catches all of them. Subclasses also derive from
 the built-in exception a caller would expect (``LookupError`` for a name that does
 not exist, ``ValueError`` for a bad argument), so existing handlers keep working.
 Messages name what was asked, what exists, and the fix when there is one.
+:class:`NameWarning` is a warning, not an error: the call went on, under the names
+the message gives.
 """
 
 __all__ = [

@@ -13,12 +13,12 @@ from typing import Any, Dict, List, Optional, TextIO, Tuple
 import numpy as onp
 from mxnet import gluon
 
-from . import _compat
+from . import _compat, _names
 from ._display import AUTO, in_ipython_kernel, resolve_file
 from ._render import footer, render_html, render_table, render_tree
 from .errors import OptionError
 from .select import as_matcher
-from .tree import groups_by_identity, own_names, walk
+from .tree import Node, checked, groups_by_identity, walk
 
 __all__ = ['summary', 'Summary', 'Row', 'print_tree']
 
@@ -190,14 +190,29 @@ def summary(block: gluon.Block, *inputs: Any, depth: Optional[int] = None,
 
 def _collect(block, matcher, outputs, global_names=False):
     """One walk: a row per block and per parameter use, the parent of each row,
-    and the selected ``(name, Parameter)`` uses."""
-    rows: List[Row] = []
-    parents: List[int] = []
+    and the selected ``(name, Parameter)`` uses in Gluon's order.
+
+    Names and their order are Gluon's, also where a block renames (``_names``); each
+    parameter row sits under the block registering the parameter, named below that
+    block's path (the whole name where an override gave the block another prefix)."""
     uses: List[Tuple[str, gluon.Parameter]] = []
     first_name: Dict[int, str] = {}
+    at_block: Dict[str, List[Tuple[str, gluon.Parameter]]] = {}
+    nodes: List[Node] = []
+    found = _names.collect(checked(block), nodes=nodes)    # the blocks too, in one pass
+    paths = found.paths
+    for name, param in found.params.items():
+        if matcher is not None and not matcher(name):
+            continue
+        use = (name, param)
+        uses.append(use)
+        first_name.setdefault(id(param), name)
+        at_block.setdefault(paths[name], []).append(use)
+    rows: List[Row] = []
+    parents: List[int] = []
     block_row_at_depth: List[int] = []
     seen_output: Dict[int, int] = {}
-    for node in walk(block):
+    for node in nodes:
         del block_row_at_depth[node.depth:]
         parent = block_row_at_depth[-1] if block_row_at_depth else -1
         me = len(rows)
@@ -206,14 +221,10 @@ def _collect(block, matcher, outputs, global_names=False):
                         output_shape=_output_for(outputs, node.block, seen_output)))
         parents.append(parent)
         block_row_at_depth.append(me)
-        prefix = node.path + '.' if node.path else ''
-        for name, param in own_names(node.block):
-            full = prefix + name
-            if matcher is not None and not matcher(full):
-                continue
-            uses.append((full, param))
-            rows.append(_param_row(full, name, node.depth + 1, param,
-                                   first_name.setdefault(id(param), full)))
+        dot = node.path + '.' if node.path else ''
+        for name, param in at_block.get(node.path, ()):
+            short = name[len(dot):] if name.startswith(dot) else name
+            rows.append(_param_row(name, short, node.depth + 1, param, first_name[id(param)]))
             if global_names:
                 rows[-1].global_name = _compat.global_name(param)
             parents.append(me)

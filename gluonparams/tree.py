@@ -3,139 +3,25 @@
 A network is a tree of blocks with parameters at the leaves. :func:`walk` visits it
 once, depth first in definition order, in time linear in the number of blocks and
 parameters (Gluon's ``collect_params()`` is quadratic on wide containers). Names are
-Gluon's structural names, the keys of ``collect_params()`` in MXNet 2.0: ``'0.weight'``,
-``'features.3.conv.weight'``.
+Gluon's structural names, the keys of ``_collect_params_with_prefix()`` (of
+``collect_params()`` in MXNet 2.0) and the names ``save_parameters`` writes:
+``'0.weight'``, ``'features.3.conv.weight'``, and, where a block overrides that method,
+the block's own (``'1._unfused.0.i2h_weight'`` for an MXNet 1.x LSTM layer). Blocks
+are found by attribute path (:func:`named_blocks`); see ``_names`` for how overrides
+are honoured in one pass.
 """
 
 import warnings
-from typing import Iterable, Iterator, NamedTuple, Tuple, Union
+from typing import Iterable, Iterator, NamedTuple, Optional, Tuple, Union
 
 from mxnet import gluon
 
-from . import _compat
+from . import _compat, _names
+from ._names import Node, walk
 from .errors import GluonParamsError, NameWarning, PathError
 
-__all__ = ['named_parameters', 'named_blocks', 'get', 'walk', 'Node', 'Leaf', 'OwnParam',
-           'groups_by_identity', 'leaves', 'named_groups', 'own_names', 'own_params']
-
-
-class Node(NamedTuple):
-    """One visit of a block: its dotted path (root is ``''``), the block, its depth."""
-
-    path: str
-    block: gluon.Block
-    depth: int
-
-
-def walk(block: gluon.Block, *, remove_duplicate: bool = False) -> Iterator[Node]:
-    """Visit every block once per path it is reachable by, parents before children.
-
-    Args:
-        block: the root.
-        remove_duplicate: visit a block reachable under several paths (the same
-            instance added twice) only under its first path, and skip its subtree
-            there.
-
-    Raises:
-        GluonParamsError: a block is its own descendant (a cycle).
-    """
-    if not isinstance(block, gluon.Block):
-        raise GluonParamsError(
-            f'expected a gluon.Block, found {type(block).__module__}.{type(block).__name__}')
-    seen = set()
-    ancestors = set()
-    stack = [('', block, 0, False)]
-    while stack:
-        path, blk, depth, leaving = stack.pop()
-        key = id(blk)
-        if leaving:
-            ancestors.discard(key)
-            continue
-        if key in ancestors:
-            raise GluonParamsError(
-                f'block {path!r} ({type(blk).__name__}) contains itself: the network is a cycle')
-        if remove_duplicate:
-            if key in seen:
-                continue
-            seen.add(key)
-        yield Node(path, blk, depth)
-        ancestors.add(key)
-        stack.append((path, blk, depth, True))
-        prefix = path + '.' if path else ''
-        kids = _compat.children(blk)
-        for name, child in reversed(kids):
-            stack.append((prefix + name, child, depth + 1, False))
-
-
-class OwnParam(NamedTuple):
-    """A parameter registered on a block itself: the name Gluon gives it below the
-    block (``'weight'``; ``'_unfused.0.i2h_weight'`` where the block renames it), the
-    attribute it is registered under (``'l0_i2h_weight'``), and the Parameter."""
-
-    name: str
-    attr: str
-    param: gluon.Parameter
-
-
-_OVERRIDES: dict = {}     # class -> its naming override, or None
-
-
-def own_params(block: gluon.Block) -> list[OwnParam]:
-    """The parameters registered on ``block`` itself, under the names Gluon saves them
-    with.
-
-    Gluon names parameters with ``Block._collect_params_with_prefix``, which some
-    blocks override (MXNet 1.x's RNN layers save ``_unfused.0.i2h_weight``,
-    GluonNLP's attention cells ``proj_key.weight``). Any class's override is called
-    on a childless copy of the block, so only the block's own names come back and its
-    subtree is not walked again (one linear pass); an override that cannot run that
-    way is called on the block itself and its children's names are set aside.
-    """
-    renamed = _renamed(block)
-    if renamed is None:
-        return [OwnParam(attr, attr, param) for attr, param in
-                _compat.registered_params(block)]
-    return renamed
-
-
-def own_names(block: gluon.Block) -> Iterable[Tuple[str, gluon.Parameter]]:
-    """``(Gluon's name below the block, Parameter)``: :func:`own_params` without the
-    attributes, and without building anything where the block does not rename."""
-    renamed = _renamed(block)
-    if renamed is None:
-        return _compat.registered_params(block)
-    return [(own.name, own.param) for own in renamed]
-
-
-def _renamed(block: gluon.Block) -> list[OwnParam] | None:
-    """The block's own parameters as its naming override gives them; ``None`` when its
-    class does not override Gluon's naming."""
-    cls = type(block)
-    override = _OVERRIDES.get(cls, _OVERRIDES)
-    if override is _OVERRIDES:
-        override = _OVERRIDES[cls] = _compat.naming_override(cls)
-    if override is None:
-        return None
-    try:
-        names = override(_without_children(block))
-    except Exception:           # an override that needs more of the block than its state
-        kids = tuple(name + '.' for name, _ in _compat.children(block))
-        names = {k: v for k, v in override(block).items() if not k.startswith(kids)}
-    attrs: dict[int, list[str]] = {}
-    for attr, param in _compat.registered_params(block):
-        attrs.setdefault(id(param), []).append(attr)
-    return [OwnParam(name, (attrs.get(id(param)) or [name]).pop(0), param)
-            for name, param in names.items()]
-
-
-def _without_children(block: gluon.Block) -> gluon.Block:
-    """A shallow copy of ``block`` with no children: asked for its names, an override
-    of ``_collect_params_with_prefix`` (``super()`` calls included) gives the block's
-    own and does not walk the subtree. The block itself is not touched."""
-    alone = object.__new__(type(block))
-    alone.__dict__.update(vars(block))
-    alone.__dict__['_children'] = type(vars(block)['_children'])()
-    return alone
+__all__ = ['named_parameters', 'named_blocks', 'get', 'walk', 'Node', 'Leaf',
+           'checked', 'groups_by_identity', 'leaves', 'named_groups']
 
 
 class Leaf(NamedTuple):
@@ -156,31 +42,47 @@ class Leaf(NamedTuple):
 
 
 def leaves(block: gluon.Block, *, remove_duplicate: bool = False) -> Iterator[Leaf]:
-    """Every parameter name in the order of ``collect_params()``, with its owner.
+    """Every parameter name in Gluon's order (``_collect_params_with_prefix()``), with
+    the block registering the parameter.
+
+    Where a block renames (MXNet 1.x RNN layers, GluonNLP attention cells) the owner
+    is still the block whose attribute holds the Parameter: ``Leaf('1._unfused.0.
+    i2h_weight', p, lstm, 'l0_i2h_weight', '1')``. A parameter an override reaches
+    only through another path is owned by the first block holding it.
 
     Args:
         block: the root of the network.
         remove_duplicate: yield a tied parameter once, under the name that comes first.
     """
-    seen = set()
-    for node in walk(block, remove_duplicate=remove_duplicate):
-        prefix = node.path + '.' if node.path else ''
-        for name, attr, param in own_params(node.block):
-            if remove_duplicate:
-                if id(param) in seen:
-                    continue
-                seen.add(id(param))
-            yield Leaf(prefix + name, param, node.block, attr, node.path)
+    seen: set = set()
+    found = _names.collect(checked(block))
+    for name, param in found.params.items():
+        if remove_duplicate:
+            if id(param) in seen:
+                continue
+            seen.add(id(param))
+        owner, attr, path = found.owner(name)
+        yield Leaf(name, param, owner, attr, path)
 
 
 def named_parameters(block: gluon.Block, *, remove_duplicate: bool = True
                      ) -> Iterator[Tuple[str, gluon.Parameter]]:
     """Yield ``(structural name, Parameter)`` in the order of ``collect_params()``.
 
+    Names are Gluon's: the keys of ``block._collect_params_with_prefix()``, the names
+    ``save_parameters`` writes, also where a block overrides that method to rename,
+    reorder or leave out parameters (MXNet 1.x's RNN layers say
+    ``'1._unfused.0.i2h_weight'``, GluonNLP's attention cells ``'proj_key.weight'``).
+    Found in one pass, linear in the size of the network.
+
     Args:
         block: the root of the network.
         remove_duplicate: yield a tied parameter once, under the name that comes
             first. With ``False`` the names are exactly those of ``collect_params()``.
+
+    Warns:
+        NameWarning: a block's override cannot name its parameters (MXNet 1.9.1's
+            RNN layers with 11 or more layers); they are named by attribute.
 
     Examples:
         >>> [name for name, _ in gp.named_parameters(net)]
@@ -188,15 +90,23 @@ def named_parameters(block: gluon.Block, *, remove_duplicate: bool = True
         >>> len(list(gp.named_parameters(net, remove_duplicate=False)))
         8
     """
+    found = _names.collect(checked(block)).params
+    if not remove_duplicate:
+        yield from found.items()
+        return
     seen = set()
-    for node in walk(block, remove_duplicate=remove_duplicate):
-        prefix = node.path + '.' if node.path else ''
-        for name, param in own_names(node.block):
-            if remove_duplicate:
-                if id(param) in seen:
-                    continue
-                seen.add(id(param))
-            yield prefix + name, param
+    for name, param in found.items():
+        if id(param) not in seen:
+            seen.add(id(param))
+            yield name, param
+
+
+def checked(block: gluon.Block) -> gluon.Block:
+    """``block``, or a GluonParamsError saying it is not a gluon.Block."""
+    if not isinstance(block, gluon.Block):
+        raise GluonParamsError(
+            f'expected a gluon.Block, found {type(block).__module__}.{type(block).__name__}')
+    return block
 
 
 def named_blocks(block: gluon.Block, *, remove_duplicate: bool = True
@@ -217,8 +127,10 @@ def get(block: gluon.Block, path: str) -> Union[gluon.Block, gluon.Parameter]:
 
     Parameter names are Gluon's (those ``save_parameters`` writes), also where a
     block renames its parameters (MXNet 1.x RNN layers: ``'1._unfused.0.i2h_weight'``).
-    The attribute path (``'1.l0_i2h_weight'``) is accepted too, with a
-    :class:`~gluonparams.errors.NameWarning` giving Gluon's name.
+    Block paths are attribute paths (those of :func:`named_blocks`). The attribute
+    path of a renamed parameter (``'1.l0_i2h_weight'``) is accepted too, with a
+    :class:`~gluonparams.errors.NameWarning` giving Gluon's name, or saying that
+    Gluon does not name it (a block that leaves a child out of its names).
 
     Raises:
         PathError: no such path; the message names the path, the point where it
@@ -232,41 +144,69 @@ def get(block: gluon.Block, path: str) -> Union[gluon.Block, gluon.Parameter]:
     """
     if not isinstance(path, str):
         raise PathError(f'path must be a string such as "0.weight", found {path!r}')
-    current = block
+    current = checked(block)
     parts = path.split('.') if path else []
+    named: Optional[_names.Names] = None   # Gluon's names below the first renaming block
     for i, part in enumerate(parts):
-        rest = '.'.join(parts[i:])
-        own = own_params(current)
-        named = {p.name: p.param for p in own}
-        if rest in named:
-            return named[rest]
+        here = '.'.join(parts[:i])
+        if named is None:
+            if _names.overrides(current):
+                named = _names.collect(current, here, here)
+                if path in named.params:
+                    return named.params[path]
+            else:
+                rest = '.'.join(parts[i:])
+                if rest in current._reg_params:
+                    return current._reg_params[rest]
+        elif path in named.params:
+            return named.params[path]
         kids = dict(_compat.children(current))
         if part in kids:
             current = kids[part]
             continue
-        by_attr = {p.attr: p for p in own if p.attr != p.name}
-        if rest in by_attr:
-            gluon_name = '.'.join(parts[:i] + [by_attr[rest].name])
-            warnings.warn(f'{path!r} is the attribute path of a parameter that Gluon names '
-                          f'{gluon_name!r} (the name save_parameters writes, and the one '
-                          f'gluonparams uses in selections, tie groups and checkpoints)',
-                          NameWarning, stacklevel=2)
-            return by_attr[rest].param
-        where = '.'.join(parts[:i]) or '<root>'
+        if named is not None and i == len(parts) - 1 and part in current._reg_params:
+            _warn_attribute_path(path, named, current, part, here)
+            return current._reg_params[part]
         raise PathError(
-            f'no {part!r} in {where} ({type(current).__name__}) while looking up '
-            f'{path!r}; it has {_describe_level(kids, own)}')
+            f'no {part!r} in {here or "<root>"} ({type(current).__name__}) while looking up '
+            f'{path!r}; it has {_describe_level(kids, current, here, named)}')
     return current
 
 
-def _describe_level(kids, own) -> str:
+def _owned_by(named: '_names.Names', block: gluon.Block, path: str) -> list[str]:
+    """The names of ``named`` whose parameter ``block`` (at ``path``) registers."""
+    return [name for name, where in named.paths.items()
+            if where == path and named.blocks[where] is block]
+
+
+def _warn_attribute_path(path, named, owner, attr, owner_path) -> None:
+    gluon_names = [name for name in _owned_by(named, owner, owner_path)
+                   if named.attrs[name] == attr]
+    if gluon_names:
+        said = f'that Gluon names {gluon_names[0]!r} (the name save_parameters writes, and ' \
+               f'the one gluonparams uses in selections, tie groups and checkpoints)'
+    else:
+        said = ('that Gluon does not name: a block above it leaves it out of '
+                '_collect_params_with_prefix, so save_parameters does not write it and '
+                'gluonparams leaves it out of selections, tie groups and checkpoints')
+    warnings.warn(f'{path!r} is the attribute path of a parameter {said}', NameWarning,
+                  stacklevel=3)
+
+
+def _describe_level(kids, block, path, named) -> str:
     parts = []
     if kids:
         parts.append('blocks ' + ', '.join(repr(k) for k in kids))
+    if named is None:
+        own = [repr(attr) for attr in block._reg_params]
+    else:
+        dot = path + '.' if path else ''
+        own = []
+        for name in _owned_by(named, block, path):
+            short, attr = name[len(dot):] if name.startswith(dot) else name, named.attrs[name]
+            own.append(repr(short) if short == attr else f'{short!r} (attribute {attr!r})')
     if own:
-        parts.append('parameters ' + ', '.join(
-            repr(p.name) if p.name == p.attr else f'{p.name!r} (attribute {p.attr!r})'
-            for p in own))
+        parts.append('parameters ' + ', '.join(own))
     return ' and '.join(parts) if parts else 'no blocks and no parameters'
 
 

@@ -4,22 +4,31 @@ multi-device behaviour is tested without a GPU.
 
 ``GLUONPARAMS_REQUIRE_GPU=1`` (set by the tox ``gpu`` environments) makes a session that
 sees no GPU fail before running any test, so a GPU run can never pass on the CPU alone.
+``GLUONPARAMS_REQUIRE_GLUONNLP=1`` (set by ``.ci/run`` in its MXNet 1.9.1 environment)
+does the same where GluonNLP 0.10 cannot be imported, so the tests on its BERT and
+language models (``test_gluonnlp.py``) never skip there.
 """
 
 import os
+from typing import Optional
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 REQUIRE_GPU = 'GLUONPARAMS_REQUIRE_GPU'
+REQUIRE_GLUONNLP = 'GLUONPARAMS_REQUIRE_GLUONNLP'
+
+
+def _required(variable: str, what: str) -> bool:
+    value = os.environ.get(variable, '').strip().lower()
+    if value not in ('', '0', 'false', 'no', '1', 'true', 'yes'):
+        pytest.exit(f'{variable}={os.environ[variable]!r} is not understood: use 1 to '
+                    f'require {what}, 0 or unset not to', returncode=pytest.ExitCode.USAGE_ERROR)
+    return value in ('1', 'true', 'yes')
 
 
 def _gpu_required() -> bool:
-    value = os.environ.get(REQUIRE_GPU, '').strip().lower()
-    if value not in ('', '0', 'false', 'no', '1', 'true', 'yes'):
-        pytest.exit(f'{REQUIRE_GPU}={os.environ[REQUIRE_GPU]!r} is not understood: use 1 to '
-                    f'require a GPU, 0 or unset not to', returncode=pytest.ExitCode.USAGE_ERROR)
-    return value in ('1', 'true', 'yes')
+    return _required(REQUIRE_GPU, 'a GPU')
 
 
 try:
@@ -40,6 +49,26 @@ def pytest_sessionstart(session):
                     f'(num_gpus() == 0), so this GPU run would test the CPU only. Run it where '
                     f'a GPU and a CUDA build of MXNet (mxnet-cu112) are, or unset {REQUIRE_GPU} '
                     f'for a CPU run', returncode=pytest.ExitCode.USAGE_ERROR)
+    if _required(REQUIRE_GLUONNLP, 'GluonNLP') and (problem := gluonnlp_problem()):
+        pytest.exit(f'{REQUIRE_GLUONNLP}=1 but {problem}, so the tests on its BERT and '
+                    f'language models would be skipped. Run this session where MXNet 1.9.1 and '
+                    f'gluonnlp==0.10.0 are installed, or unset {REQUIRE_GLUONNLP}',
+                    returncode=pytest.ExitCode.USAGE_ERROR)
+
+
+def gluonnlp_problem() -> Optional[str]:
+    """Why GluonNLP 0.10 cannot be tested here, or None when it can."""
+    if not _compat.HAS_GLOBAL_NAMES:
+        return (f'GluonNLP 0.10 needs MXNet 1.x and this is MXNet {_compat.MXNET_VERSION} (its '
+                f'models are tested in the MXNet 1.9.1 environment)')
+    try:
+        import gluonnlp
+    except Exception as e:   # noqa: BLE001 - any failure to import says the same
+        return (f'GluonNLP cannot be imported ({type(e).__name__}: {e}; pip install '
+                f'gluonnlp==0.10.0)')
+    if not gluonnlp.__version__.startswith('0.10.'):
+        return f'GluonNLP is {gluonnlp.__version__}, not 0.10'
+    return None
 
 
 def _devices():

@@ -6,8 +6,9 @@ A hypothesis strategy, :func:`specs`, draws a plain description of a network (a
 into is the same Spec built again. Drawing plain data keeps generation fast and lets
 hypothesis shrink a failing network to a small one.
 
-Containers are ``Sequential``, ``HybridSequential`` and two custom blocks (plain and
-hybrid) with named children and parameters of their own; layers are ``Dense``
+Containers are ``Sequential``, ``HybridSequential`` and three custom blocks (plain,
+hybrid, and ``Reordering``, which overrides Gluon's naming) with named children and
+parameters of their own; layers are ``Dense``
 (float16/32/64, input width given or deferred), ``BatchNorm`` (running statistics
 are not trainable) and ``Bag``, a block holding raw Parameters of every dtype
 checkpoints hold. Ties come in every style ``tie_styles.py`` covers that the
@@ -82,7 +83,7 @@ class Same:
 
 @dataclass(frozen=True)
 class Container:
-    kind: str                    # Sequential, HybridSequential, Custom, HybridCustom
+    kind: str                    # Sequential, HybridSequential, Custom, HybridCustom, Reordering
     children: tuple = ()         # ((name, node), ...)
     own: tuple = ()              # ((attribute, Own), ...), custom blocks only
 
@@ -121,9 +122,23 @@ class RenamingBag(Bag):
         return out
 
 
+class Reordering(HybridCustom):
+    """A container that overrides Gluon's naming: its children first, each under
+    ``sub_`` + its name (``sub_body.weight``), then its own parameters."""
+
+    def _collect_params_with_prefix(self, prefix='', select=None):   # 2.0 passes select
+        prefix = prefix + '.' if prefix else ''
+        more = () if select is None else (select,)
+        out = {}
+        for name, child in _compat.children(self):
+            out.update(child._collect_params_with_prefix(f'{prefix}sub_{name}', *more))
+        out.update({prefix + k: v for k, v in self._reg_params.items()})
+        return out
+
+
 CONTAINERS = {'Sequential': nn.Sequential, 'HybridSequential': nn.HybridSequential,
-              'Custom': Custom, 'HybridCustom': HybridCustom}
-HYBRID = {'HybridSequential', 'HybridCustom'}
+              'Custom': Custom, 'HybridCustom': HybridCustom, 'Reordering': Reordering}
+HYBRID = {'HybridSequential', 'HybridCustom', 'Reordering'}
 
 
 def unknown_dim() -> int:
@@ -368,9 +383,11 @@ def _container_node(draw, drawn: _Drawn, hybrid: bool, depth: int,
         children.append((name, draw(_node(drawn, is_hybrid, depth - 1))))
     own = () if kind.endswith('Sequential') else draw(_own_params(drawn))
     node = Container(kind, tuple(children), own)
-    names_here = [attr for attr, _ in own] + [
-        f'{name}.{p}' for name, child in _named_children(node)
-        for p in _names_of(child, drawn)]
+    own_names = [attr for attr, _ in own]
+    stem = 'sub_' if kind == 'Reordering' else ''
+    child_names = [f'{stem}{name}.{p}' for name, child in _named_children(node)
+                   for p in _names_of(child, drawn)]
+    names_here = child_names + own_names if stem else own_names + child_names
     drawn.add(node, is_hybrid, names_here)
     return node
 

@@ -135,12 +135,7 @@ class SuperProjectionCell(ProjectionCell):
         return {k.replace('proj_', 'p_'): v for k, v in found.items()}
 
 
-def renaming(device=None, cell=ProjectionCell):
-    """Two renaming cells in a Sequential, the second tied to the first by gp.share."""
-    net = nn.HybridSequential()
-    first, second = cell(), cell()
-    gp.share(second, first)
-    net.add(first, second)
+def _initialize_all(net, device):
     zoo.initialize(net, device)
     for _, param in gp.named_parameters(net):   # 1.x's initialize misses attribute Parameters
         if not _compat.param_devices(param):
@@ -148,12 +143,136 @@ def renaming(device=None, cell=ProjectionCell):
     return net
 
 
+def renaming(device=None, cell=ProjectionCell):
+    """Two renaming cells in a Sequential, the second tied to the first by gp.share."""
+    net = nn.HybridSequential()
+    first, second = cell(), cell()
+    gp.share(second, first)
+    net.add(first, second)
+    return _initialize_all(net, device)
+
+
+# --- blocks overriding Gluon's naming in every way an override can (issue 13) ---
+def _prefixed(prefix):
+    return prefix + '.' if prefix else ''
+
+
+def _more(select):
+    """MXNet 2.0 passes ``select`` on to children; 1.x's method has no such argument."""
+    return () if select is None else (select,)
+
+
+class ChildrenFirst(gluon.HybridBlock):
+    """Names its children before its own parameter (one child renames in turn)."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = gluon.Parameter('scale', shape=(4,), init=mx.init.One())
+        self.a = nn.Dense(4, in_units=4)
+        self.b = ProjectionCell()
+
+    def _collect_params_with_prefix(self, prefix='', select=None):
+        dot, found = _prefixed(prefix), {}
+        for name, child in _compat.children(self):
+            found.update(child._collect_params_with_prefix(dot + name, *_more(select)))
+        found.update({dot + k: v for k, v in self._reg_params.items()})
+        return found
+
+
+class RenameChildPrefix(gluon.HybridBlock):
+    """Gives its children another prefix: ``sub_body.weight`` for ``body.weight``."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Dense(4, in_units=4)
+        self.head = nn.Dense(2, in_units=4)
+
+    def _collect_params_with_prefix(self, prefix='', select=None):
+        dot = _prefixed(prefix)
+        found = {dot + k: v for k, v in self._reg_params.items()}
+        for name, child in _compat.children(self):
+            found.update(child._collect_params_with_prefix(dot + 'sub_' + name, *_more(select)))
+        return found
+
+
+class HidesChild(gluon.HybridBlock):
+    """Leaves a child out: Gluon neither saves nor loads ``frozen``'s parameters."""
+
+    def __init__(self):
+        super().__init__()
+        self.keep = nn.Dense(4, in_units=4)
+        self.frozen = nn.Dense(4, in_units=4)
+
+    def _collect_params_with_prefix(self, prefix='', select=None):
+        return self.keep._collect_params_with_prefix(_prefixed(prefix) + 'keep',
+                                                     *_more(select))
+
+
+class PostProcess(gluon.HybridBlock):
+    """Rewrites the names its children return (``super()``, then ``weight`` -> ``W``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.d = nn.Dense(4, in_units=4)
+        self.e = ProjectionCell()
+
+    def _collect_params_with_prefix(self, prefix='', select=None):
+        found = super()._collect_params_with_prefix(prefix, *_more(select))
+        return {k.replace('weight', 'W'): v for k, v in found.items()}
+
+
+class ChecksIdentity(gluon.HybridBlock):
+    """Compares its registered child with its attribute before naming."""
+
+    def __init__(self):
+        super().__init__()
+        self.d = nn.Dense(4, in_units=4)
+
+    def _collect_params_with_prefix(self, prefix='', select=None):
+        (_, child), = _compat.children(self)
+        if child is not self.d:
+            raise RuntimeError('not my child')
+        return {_prefixed(prefix) + 'only.' + k: v for k, v in self.d._reg_params.items()}
+
+
+class ExactTypes(gluon.HybridBlock):
+    """Accepts only children whose type is exactly Dense: fails on anything standing in."""
+
+    def __init__(self):
+        super().__init__()
+        self.d = nn.Dense(4, in_units=4)
+
+    def _collect_params_with_prefix(self, prefix='', select=None):
+        found = {}
+        for name, child in _compat.children(self):
+            if type(child) is not nn.Dense:
+                raise TypeError(f'{type(child).__name__} is not a Dense')
+            found.update(child._collect_params_with_prefix(_prefixed(prefix) + 'x' + name))
+        return found
+
+
+OVERRIDING = (ChildrenFirst, RenameChildPrefix, HidesChild, PostProcess, ChecksIdentity,
+              ExactTypes)
+
+
+def overriding(device=None, cls=ChildrenFirst):
+    """``cls`` between two Dense layers; with ``cls=None`` a ChildrenFirst at the root."""
+    if cls is None:
+        return _initialize_all(ChildrenFirst(), device)
+    net = nn.HybridSequential()
+    net.add(nn.Dense(4, in_units=4), cls(), nn.Dense(2, in_units=4))
+    return _initialize_all(net, device)
+
+
 ALL = {'deck_toy': deck_toy, 'deck_tied': deck_tied, 'same_block_twice': same_block_twice,
        'tied_lm': tied_lm, 'lstm': recurrent,
        'gru_bidirectional': lambda device=None: recurrent(device, 'gru', True),
        'rnn_one_layer': lambda device=None: recurrent(device, 'rnn', num_layers=1),
        'renaming': renaming,
-       'renaming_by_super': lambda device=None: renaming(device, SuperProjectionCell)}
+       'renaming_by_super': lambda device=None: renaming(device, SuperProjectionCell),
+       'override_at_root': lambda device=None: overriding(device, None)}
+ALL.update({f'override_{cls.__name__}': lambda device=None, cls=cls: overriding(device, cls)
+            for cls in OVERRIDING})
 
 
 def resnet18(device=None, init=None, side=32):

@@ -467,7 +467,7 @@ def hybrid_tied():
     net = nn.HybridSequential()
     shared = nn.Dense(8, in_units=8, activation='relu')
     clone = nn.Dense(8, in_units=8, activation='relu')
-    _compat.share_parameters(clone, dict(gp.named_parameters(shared)))
+    gp.share(clone, shared)
     net.add(nn.Dense(8, in_units=20), shared, clone, nn.Dense(10, in_units=8))
     zoo.initialize(net)
     return net

@@ -6,9 +6,17 @@ from gluonparams import errors
 
 def test_every_error_is_a_gluonparams_error():
     classes = [c for _, c in inspect.getmembers(errors, inspect.isclass)
-               if issubclass(c, Exception)]
+               if issubclass(c, Exception) and not issubclass(c, Warning)]
     assert len(classes) >= 7
     assert all(issubclass(c, gp.GluonParamsError) for c in classes)
+
+
+def test_warnings_are_user_warnings_not_errors():
+    classes = [c for _, c in inspect.getmembers(errors, inspect.isclass)
+               if issubclass(c, Warning)]
+    assert classes == [gp.NameWarning]
+    assert issubclass(gp.NameWarning, UserWarning)
+    assert not issubclass(gp.NameWarning, gp.GluonParamsError)
 
 
 def test_public_names_are_the_module_classes():

@@ -28,7 +28,7 @@ LAYERS = [
     ['gluonparams.errors', 'gluonparams._version', 'gluonparams._text', 'gluonparams._parallel',
      'gluonparams._display', 'gluonparams._numpy_guard'],
     ['gluonparams._compat', 'gluonparams._moments', 'gluonparams._initstd'],
-    ['gluonparams.tree', 'gluonparams._arrays'],
+    ['gluonparams._names', 'gluonparams.tree', 'gluonparams._arrays'],
     ['gluonparams.select', 'gluonparams.distributed', 'gluonparams._why'],
     ['gluonparams.devices', 'gluonparams.ties'],
     ['gluonparams.checkpoint', 'gluonparams.summary', 'gluonparams._render', 'gluonparams.stats',

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import gluonnlp_problem
 
 import gluonparams as gp
 from gluonparams import _compat
@@ -41,9 +42,9 @@ def test_extras_pin_mxnet_and_numpy():
     assert 'numpy<1.24' in cfg['options']['install_requires'].split()
 
 
-def _pytest_with(require_gpu):
+def _pytest_with(require_gpu, **more):
     """A small pytest session (test_errors.py) with GLUONPARAMS_REQUIRE_GPU set."""
-    env = dict(os.environ, GLUONPARAMS_REQUIRE_GPU=require_gpu)
+    env = dict(os.environ, GLUONPARAMS_REQUIRE_GPU=require_gpu, **more)
     done = subprocess.run([sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider',
                            'tests/test_errors.py'], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=120)
@@ -73,7 +74,7 @@ def test_require_gpu_off_runs_normally_and_a_wrong_value_is_refused(value, code)
 def test_ci_runs_the_suite_on_mxnet_1_9_1_in_a_second_environment():
     text = (ROOT / '.ci' / 'run').read_text()
     assert text.count(' -m venv ') == 2
-    assert "install --quiet 'mxnet==1.9.1' '.[test]'" in text
+    assert "install --quiet 'mxnet==1.9.1' 'gluonnlp==0.10.0' 'numpy<1.24' '.[test]'" in text
     assert text.count('python -m pytest') == 2
 
 
@@ -94,6 +95,25 @@ def test_ci_installs_chromium_for_the_browser_tests_of_both_runs():
     test_extra = {re.split(r'[<>=]', line)[0] for line in
                   cfg['options.extras_require']['test'].split()}
     assert {'playwright', 'nbclient', 'nbconvert', 'ipykernel', 'nbformat'} <= test_extra
+
+
+def test_ci_requires_gluonnlp_in_the_mxnet_1_9_1_run_only():
+    set_up_and_mx20, mx19 = (ROOT / '.ci' / 'run').read_text().split('\ndeactivate\n')
+    assert 'export GLUONPARAMS_REQUIRE_GLUONNLP' not in set_up_and_mx20
+    assert 'export GLUONPARAMS_REQUIRE_GLUONNLP=1' in mx19
+
+
+def test_a_session_requiring_gluonnlp_fails_where_it_cannot_run(tmp_path):
+    stub = tmp_path / 'gluonnlp'
+    stub.mkdir()
+    (stub / '__init__.py').write_text("raise ImportError('simulated: not installed')\n")
+    code, out = _pytest_with('0', GLUONPARAMS_REQUIRE_GLUONNLP='1', PYTHONPATH=str(tmp_path))
+    assert code == pytest.ExitCode.USAGE_ERROR, out
+    assert 'GLUONPARAMS_REQUIRE_GLUONNLP=1 but' in out and ' passed' not in out
+    assert ('simulated: not installed' in out) == _compat.HAS_GLOBAL_NAMES
+    if _compat.HAS_GLOBAL_NAMES and gluonnlp_problem() is None:   # the real one is here
+        code, out = _pytest_with('0', GLUONPARAMS_REQUIRE_GLUONNLP='1')
+        assert code == 0 and ' passed' in out
 
 
 def test_tox_matrix_pins_the_same_mxnet_as_the_extras():

@@ -114,7 +114,8 @@ def test_get_bad_path_names_the_path_and_what_exists_there():
         gp.get(net, '0.weight.x')
 
 
-RENAMED = ['lstm', 'gru_bidirectional', 'rnn_one_layer', 'renaming', 'renaming_by_super']
+RENAMED = ['lstm', 'gru_bidirectional', 'rnn_one_layer', 'renaming', 'renaming_by_super'] + [
+    name for name in nets.ALL if name.startswith('override_')]
 
 
 def test_rnn_layers_take_the_names_gluon_saves_them_under():
