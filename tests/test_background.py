@@ -307,6 +307,7 @@ def test_a_killed_writer_thread_is_an_error_and_the_previous_file_stays(tmp_path
 EXIT_SCRIPT = textwrap.dedent('''
     import sys, time
     sys.path[:0] = [{tests!r}]
+    import mxnet as mx
     from test_faults import layered
     import gluonparams as gp
     from gluonparams.checkpoint import _background
@@ -320,7 +321,8 @@ EXIT_SCRIPT = textwrap.dedent('''
     _background.host_values = slow
     handle = gp.save(new, {path!r}, background=True)
     gp.save(new, {failed!r}, background=True)     # its folder does not exist
-    while not _background._failed:
+    gp.save(new, {failed!r} + '.npz', background=True, kvstore=mx.kv.create('local'))
+    while len(_background._failed) < 2:           # neither waited for
         time.sleep(0.01)
     print('saving', flush=True)
     if {how!r} == 'exception':
@@ -349,8 +351,9 @@ def test_the_interpreter_waits_for_unfinished_saves_at_exit(how, tmp_path):
             errors += proc.stderr.read()
         finally:
             proc.kill()
-    assert f'gluonparams: background save: cannot save {failed}: cannot create a temporary ' \
-           f'file in its folder: No such file or directory (ENOENT)' in errors
+    for name in (failed, f'{failed}.npz'):
+        assert f'gluonparams: background save: cannot save {name}: cannot create a ' \
+               f'temporary file in its folder: No such file or directory (ENOENT)' in errors
     if how == 'ctrl-c':
         assert f'background saves abandoned: {path} (cancelled)' in errors
         assert found(path, old=old, new=new) == 'old' and leftovers(path) == []

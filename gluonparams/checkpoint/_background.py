@@ -131,6 +131,14 @@ class Writer:
         self._finished.wait()
         return self.error
 
+    def outcome(self) -> BaseException | None:
+        """With ``kvstore=``: the error, which the KVStore's workers now report."""
+        self._finished.wait()
+        with _lock:
+            if self in _failed:
+                _failed.remove(self)
+        return self.error
+
     def _next(self, values: Callable[[], onp.ndarray]) -> onp.ndarray:
         if self._stop.is_set():
             raise _Cancelled()
@@ -150,7 +158,7 @@ class Writer:
             with _lock:
                 if _writing.get(self.key) is self:
                     del _writing[self.key]
-                if self.error is not None and not self.shared:
+                if self.error is not None:
                     _failed.append(self)
             self._finished.set()
 
@@ -161,6 +169,7 @@ class SaveHandle:
 
     The values were taken when ``save`` returned; the file appears at ``path``, whole,
     once written. With ``kvstore=``, rank 0 writes and every worker holds a handle.
+    ``gp.save`` makes it; it is not built directly.
 
     Attributes:
         path: the file being written.
@@ -266,8 +275,9 @@ def settle(path: str, in_flight: str) -> None:
         if in_flight == 'cancel':
             writer.cancel()
         writer.result()
-    with _lock:
-        failed, _failed[:] = list(_failed), []
+    with _lock:       # a failure with kvstore= is raised through the workers' exchange
+        failed = [w for w in _failed if not w.shared]
+        _failed[:] = [w for w in _failed if w.shared]
     if failed:
         listed = '; '.join(failure_text(w) for w in failed)
         raise CheckpointError(f'{len(failed)} earlier background save{"s" * (len(failed) > 1)} '

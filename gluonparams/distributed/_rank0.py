@@ -41,8 +41,9 @@ class Job(Protocol):
     def done(self) -> bool:
         """True once the write has ended, written, failed or cancelled."""
 
-    def result(self) -> Optional[BaseException]:
-        """Wait for the write to end; its error, or ``None``."""
+    def outcome(self) -> Optional[BaseException]:
+        """Wait for the write to end; its error (from now on reported by the caller,
+        on every worker), or ``None``."""
 
 
 class _State:
@@ -159,7 +160,7 @@ class RankZeroSave:
 
     def _exchange(self) -> None:
         channel = self._channel
-        failure = self.job.result() if self.job is not None else None
+        failure = self.job.outcome() if self.job is not None else None
         if channel.size > 1:
             sent = channel.run(f'save({self.path!r}, kvstore=..., background=True) waiting for '
                                f'rank 0 to write the file',
