@@ -167,12 +167,27 @@ def _shapes_file(folder):
 
 def test_the_snapshot_goes_to_the_host_when_the_gpu_has_no_room(monkeypatch):
     monkeypatch.setattr(_compat, 'gpu_free_memory', lambda gpu: (1 << 30, 2 << 30))
-    snapshot = _background.Snapshot()          # keeps 512 MiB free (> 10%): 512 MiB of room
+    snapshot = _background.Snapshot('x')       # keeps 512 MiB free (> 10%): 512 MiB of room
     assert snapshot._fits(0, 500 << 20) and not snapshot._fits(0, 20 << 20)
     assert snapshot._fits(0, 12 << 20) and snapshot._fits(1, 500 << 20)   # each GPU its own
     monkeypatch.setattr(_compat, 'gpu_free_memory', lambda gpu: (2 << 30, 10 << 30))
-    snapshot = _background.Snapshot()          # keeps 10% of 10 GiB free: 1 GiB of room
+    snapshot = _background.Snapshot('x')       # keeps 10% of 10 GiB free: 1 GiB of room
     assert not snapshot._fits(0, (1 << 30) + 1) and snapshot._fits(0, 1 << 30)
+
+
+def test_a_snapshot_that_would_not_fit_in_host_memory_is_refused(tmp_path, monkeypatch):
+    assert _background.host_room() > 0                    # Linux: MemAvailable, less 10%
+    net = nets.deck_tied(mx.cpu(1))                        # 330 float32: 1,320 bytes
+    monkeypatch.setattr(_background, 'host_room', lambda: 1000)
+    with pytest.raises(gp.CheckpointError, match=rf'^cannot save {tmp_path}/n.safetensors in '
+                                                 rf'the background: its snapshot needs more '
+                                                 rf'host memory than the system has available '
+                                                 rf'.*save with background=False'):
+        gp.save(net, tmp_path / 'n.safetensors', background=True)
+    assert list(tmp_path.iterdir()) == [] and not _background._writing
+    gp.save(net, tmp_path / 'n.safetensors')               # a synchronous save takes none
+    monkeypatch.setattr(_background, 'host_room', lambda: 2000)
+    gp.save(net, tmp_path / 'n.safetensors', background=True).wait()
 
 
 # --- the handle, one save per path --------------------------------------------------
@@ -320,9 +335,11 @@ EXIT_SCRIPT = textwrap.dedent('''
     gp.save(old, {path!r})
     _background.host_values = slow
     handle = gp.save(new, {path!r}, background=True)
-    gp.save(new, {failed!r}, background=True)     # its folder does not exist
+    # two saves to a folder that does not exist, neither waited for (the first one's
+    # failure is the KVStore's workers' to raise: the second save does not raise it)
     gp.save(new, {failed!r} + '.npz', background=True, kvstore=mx.kv.create('local'))
-    while len(_background._failed) < 2:           # neither waited for
+    gp.save(new, {failed!r}, background=True)
+    while len(_background._failed) < 2:
         time.sleep(0.01)
     print('saving', flush=True)
     if {how!r} == 'exception':
@@ -339,8 +356,9 @@ def test_the_interpreter_waits_for_unfinished_saves_at_exit(how, tmp_path):
     with subprocess.Popen([sys.executable, '-c', script], stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True) as proc:
         try:
-            assert proc.stdout.readline() == 'saving\n'
             errors = ''
+            if proc.stdout.readline() != 'saving\n':
+                pytest.fail(f'the script failed: {proc.stderr.read()}')
             if how == 'ctrl-c':
                 while 'waiting for 1 background save(s)' not in errors:
                     line = proc.stderr.readline()

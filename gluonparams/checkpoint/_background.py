@@ -9,11 +9,12 @@ before the save and before every write queued after it, so it holds exactly the 
 the save was called with, whatever the training loop queues next, and the save never
 waits for the engine. Each copy goes on the array's own device (host memory for a CPU);
 on a GPU while the snapshot leaves the device 10% of its memory (at least 512 MiB) free,
-else to host memory. The writer waits for each copy only when it writes that tensor,
-reads a host copy in place (a GPU copy: one tensor at a time through host memory) and
-drops it once written. Writes that bypass the engine are not ordered: writing into a
-numpy view of a parameter's host memory, as ``gp.load`` does after waiting for the
-engine (by then every pending copy is done).
+else to host memory. A snapshot that would leave less than that of the host's available
+memory (Linux's ``MemAvailable``) free is refused at the call. The writer waits for each
+copy only when it writes that tensor, reads a host copy in place (a GPU copy: one tensor
+at a time through host memory) and drops it once written. Writes that bypass the engine
+are not ordered: writing into a numpy view of a parameter's host memory, as ``gp.load``
+does after waiting for the engine (by then every pending copy is done).
 
 **One save per path** (its real path): a new save to it, in the background or not,
 first waits for the one in flight, or cancels it (``in_flight='cancel'``: the writer
@@ -44,26 +45,31 @@ from ..errors import CheckpointError, OptionError
 from ._files import write_file
 from ._model import WriteItem
 
-__all__ = ['GPU_KEEP_FREE', 'IN_FLIGHT', 'SaveHandle', 'Snapshot', 'Writer', 'settle',
-           'wait_for']
+__all__ = ['IN_FLIGHT', 'KEEP_FREE', 'SaveHandle', 'Snapshot', 'Writer', 'host_room',
+           'settle', 'wait_for']
 
 IN_FLIGHT = ('wait', 'cancel')        # what a new save does to the one writing its path
-GPU_KEEP_FREE = (0.10, 512 << 20)     # a snapshot leaves a GPU this share (and bytes) free
+KEEP_FREE = (0.10, 512 << 20)         # a snapshot leaves a device this share (and bytes) free
 
 
 class Snapshot:
     """Copies of arrays, queued now on MXNet's engine, each read once by the writer."""
 
-    def __init__(self) -> None:
+    def __init__(self, path: str) -> None:
+        self.path = path
         self.bytes: dict[str, int] = {}     # device name -> bytes copied there
         self._room: dict[int, int] = {}     # GPU id -> bytes the snapshot may still take
+        self._host: int | None = None       # host memory it may still take (None: unknown)
+        self._host_read = False
 
     def take(self, arr: Any) -> Callable[[], onp.ndarray]:
         """Queue a copy of ``arr``; the function the writer calls for its values."""
         device = _compat.array_device(arr)
         nbytes = prod(int(d) for d in arr.shape) * onp.dtype(arr.dtype).itemsize
-        to_host = not _compat.is_host_device(device) and not self._fits(device.device_id,
-                                                                        nbytes)
+        on_host = _compat.is_host_device(device)
+        to_host = not on_host and not self._fits(device.device_id, nbytes)
+        if on_host or to_host:
+            self._take_host(nbytes)
         copy = _Copy(_compat.copy_on_engine(arr, to_host=to_host))
         where = 'cpu(0)' if to_host else _compat.device_name(device)
         self.bytes[where] = self.bytes.get(where, 0) + nbytes
@@ -72,12 +78,42 @@ class Snapshot:
     def _fits(self, gpu: int, nbytes: int) -> bool:
         if gpu not in self._room:
             free, total = _compat.gpu_free_memory(gpu)
-            share, least = GPU_KEEP_FREE
-            self._room[gpu] = free - max(int(total * share), least)
+            self._room[gpu] = free - _kept(total)
         if nbytes > self._room[gpu]:
             return False
         self._room[gpu] -= nbytes
         return True
+
+    def _take_host(self, nbytes: int) -> None:
+        if not self._host_read:
+            self._host, self._host_read = host_room(), True
+        if self._host is None:
+            return
+        if nbytes > self._host:
+            taken = sum(self.bytes.values()) + nbytes
+            raise CheckpointError(
+                f'cannot save {self.path} in the background: its snapshot needs more host '
+                f'memory than the system has available ({taken / 2**20:,.0f} MiB so far; a '
+                f'background save keeps 10% of the memory, at least 512 MiB, free); save with '
+                f'background=False, which writes from the parameters\' own memory')
+        self._host -= nbytes
+
+
+def host_room() -> int | None:
+    """Bytes of host memory a snapshot may take: Linux's ``MemAvailable`` less what is
+    kept free; ``None`` where it cannot be read."""
+    try:
+        with open('/proc/meminfo') as f:
+            info = {line.split(':')[0]: int(line.split()[1]) << 10 for line in f
+                    if line.startswith(('MemAvailable:', 'MemTotal:'))}
+        return info['MemAvailable'] - _kept(info['MemTotal'])
+    except (OSError, ValueError, IndexError, KeyError):
+        return None
+
+
+def _kept(total: int) -> int:
+    share, least = KEEP_FREE
+    return max(int(total * share), least)
 
 
 class _Copy:
@@ -184,8 +220,8 @@ class SaveHandle:
         self._writer, self._shared = writer, shared
 
     def done(self) -> bool:
-        """True once the save has ended (written, failed or cancelled): :meth:`wait`
-        then returns at once. With ``kvstore=``, on workers other than rank 0: once
+        """True once the save has ended (written, failed or cancelled). With
+        ``kvstore=``: on rank 0, once its writer has ended; on the other workers, once
         :meth:`wait` (or the next save) has learned the outcome from rank 0."""
         if self._shared is not None:
             return self._shared.done()

@@ -126,7 +126,7 @@ def save(block: gluon.Block, path: PathLike, *, fsync: bool = True,
 
     def prepare(workers: dict[str, str], shared: bool = False) -> Writer:
         settle(path, in_flight)
-        snapshot = Snapshot()
+        snapshot = Snapshot(path)
         items, own = contents(snapshot.take)
         return Writer(path, items, {**own, **workers}, fsync, snapshot, shared)
 
