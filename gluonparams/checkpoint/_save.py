@@ -3,7 +3,7 @@
 import os
 from collections.abc import Callable, Mapping
 from functools import partial
-from typing import Any, Union
+from typing import Any, Literal, Union, overload
 
 import numpy as onp
 from mxnet import gluon
@@ -27,6 +27,20 @@ __all__ = ['PathLike', 'save']
 Take = Callable[[Any], Callable[[], onp.ndarray]]
 
 PathLike = Union[str, 'os.PathLike[str]']
+
+
+@overload
+def save(block: gluon.Block, path: PathLike, *, fsync: bool = ...,
+         metadata: Mapping[str, str] | None = ..., trainer: gluon.Trainer | None = ...,
+         background: Literal[False] = ..., in_flight: str = ..., kvstore: Any = ...,
+         timeout: float | None = ...) -> None: ...
+
+
+@overload
+def save(block: gluon.Block, path: PathLike, *, fsync: bool = ...,
+         metadata: Mapping[str, str] | None = ..., trainer: gluon.Trainer | None = ...,
+         background: Literal[True], in_flight: str = ..., kvstore: Any = ...,
+         timeout: float | None = ...) -> SaveHandle: ...
 
 
 def save(block: gluon.Block, path: PathLike, *, fsync: bool = True,
