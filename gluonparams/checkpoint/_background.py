@@ -296,13 +296,6 @@ _failed: list[Writer] = []            # failed, not raised by a save yet
 _exit_hook: list[bool] = []
 
 
-def check_in_flight(in_flight: str) -> None:
-    if in_flight not in IN_FLIGHT:
-        raise OptionError(f'in_flight={in_flight!r} is not supported; use one of '
-                          f'{", ".join(map(repr, IN_FLIGHT))} (what a save does to a '
-                          f'background save still writing the same path)')
-
-
 def settle(path: str, in_flight: str) -> None:
     """What every save does first: wait for (or cancel) the background save writing
     ``path``, then raise the failures of earlier background saves no save raised yet."""

@@ -12,10 +12,10 @@ from .. import _compat
 from .._arrays import host_values
 from .._text import first_of
 from ..distributed import DEFAULT_TIMEOUT, save_from_rank0, start_from_rank0
-from ..errors import CheckpointError, OptionError
+from ..errors import CheckpointError, OptionError, check_option
 from ..tree import named_groups
 from . import optimizer
-from ._background import SaveHandle, Snapshot, Writer, check_in_flight, settle
+from ._background import IN_FLIGHT, SaveHandle, Snapshot, Writer, settle
 from ._files import write_file
 from ._model import OPTIMIZER_KEY, WriteItem, check_dtype
 from .formats import format_of
@@ -117,7 +117,7 @@ def save(block: gluon.Block, path: PathLike, *, fsync: bool = True,
     path = os.fspath(path)
     format_of(path)
     meta = _check_metadata(metadata)
-    check_in_flight(in_flight)
+    check_option('in_flight', in_flight, IN_FLIGHT)
     if not isinstance(background, bool):
         raise OptionError(f'background must be True or False, found {background!r}')
     cancel = in_flight == 'cancel'
