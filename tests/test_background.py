@@ -329,7 +329,7 @@ EXIT_SCRIPT = textwrap.dedent('''
 
     real = _background.host_values
     def slow(array):
-        time.sleep(0.15)                    # 18 tensors: about 2.7 s of writing
+        time.sleep(0.1)                     # 18 tensors: about 1.8 s of writing
         return real(array)
     old, new = layered(seed=1), layered(seed=2)
     gp.save(old, {path!r})
