@@ -1,9 +1,11 @@
-"""gp.save / gp.load against Gluon's save_parameters / load_parameters, measured in one run.
+"""gp.save / gp.load against Gluon's save_parameters / load_parameters, and a background
+save against a synchronous one, measured in one run.
 
 The network: 32 Dense layers holding 0.5 GiB of float32 parameters (``--mib`` for
 another size). Prints best-of-N times and the ratios:
 
     python benchmarks/bench_checkpoint.py [--mib 512] [--repeat 3] [--folder DIR]
+    python benchmarks/bench_checkpoint.py --mib 1024 --only background
 
 Targets (issue 5): gp.save(..., fsync=False) at least 3x faster than save_parameters;
 gp.load at least 4x faster than load_parameters and within 2x of a raw numpy readinto
@@ -11,10 +13,20 @@ of the same bytes; the peak memory of a load (measured in a fresh process) under
 the file's size above the network's own. The cost of fsync is reported separately.
 Files are read from the page cache (each was just written): this measures the library,
 not the disk.
+
+Background saves (issue 16), in a fresh process: a training loop (SGD, batch 16, each
+step waits for its loss) saves with fsync=True, ``--repeat`` times synchronously, then
+``--repeat`` times in the background, training on until the file is written. Reported:
+the time the loop is blocked by the call (median; target: at least 5x less in the
+background), the training time lost per save (the save's interval minus the normal time
+of the steps that ran in it), and the peak memory above the process's size before the
+first background save (sampled every 2 ms): the snapshot.
 """
 
 import argparse
+import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -131,6 +143,111 @@ def measure(args):
     return t, size, peaks
 
 
+BACKGROUND = '''
+import json, os, statistics, sys, threading, time
+sys.path.insert(0, {bench!r})
+import mxnet as mx
+from mxnet import autograd, gluon
+import gluonparams as gp
+from gluonparams import _compat
+from bench_checkpoint import build
+
+def rss():
+    with open('/proc/self/statm') as f:
+        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+
+net = build({mib}, mx.init.Uniform(0.01))
+trainer = gluon.Trainer(net.collect_params(), 'sgd', {{'learning_rate': 1e-9}})
+x = _compat.uniform((16, net[0].weight.shape[1]))
+
+def step():
+    start = time.perf_counter()
+    with autograd.record():
+        loss = (net(x) ** 2).mean()
+    loss.backward()
+    trainer.step(16)
+    float(loss.asnumpy())                  # the loop reads its loss: waits for the step
+    return time.perf_counter() - start
+
+for _ in range(2):
+    step()
+normal = statistics.median(step() for _ in range(3))
+gp.save(net, {path!r})                     # the previous checkpoint, replaced each time
+sync = []
+for _ in range({repeat}):
+    step()
+    start = time.perf_counter()
+    gp.save(net, {path!r}, fsync=True)
+    sync.append(time.perf_counter() - start)
+base = rss()
+peak = [base]
+done = threading.Event()
+
+def sample():
+    while not done.is_set():
+        peak[0] = max(peak[0], rss())
+        time.sleep(0.002)
+
+sampler = threading.Thread(target=sample)
+sampler.start()
+calls, lost, written, overlapped = [], [], [], []
+for _ in range({repeat}):
+    step()
+    start = time.perf_counter()
+    handle = gp.save(net, {path!r}, fsync=True, background=True)
+    calls.append(time.perf_counter() - start)
+    steps = 0
+    while not handle.done():
+        step()
+        steps += 1
+    handle.wait()
+    elapsed = time.perf_counter() - start
+    lost.append(elapsed - steps * normal)
+    written.append(elapsed)
+    overlapped.append(steps)
+done.set()
+sampler.join()
+print(json.dumps({{'normal_step': normal, 'sync': sync, 'calls': calls, 'lost': lost,
+                  'written': written, 'steps': overlapped, 'extra_peak': peak[0] - base,
+                  'snapshot': handle.snapshot_bytes, 'size': os.path.getsize({path!r})}}))
+'''
+
+
+def background(args, folder):
+    """The background comparison, in a fresh process (its peak memory is its own)."""
+    path = os.path.join(folder, 'background.safetensors')
+    code = BACKGROUND.format(bench=os.path.dirname(os.path.abspath(__file__)), mib=args.mib,
+                             path=path, repeat=args.repeat)
+    try:
+        done = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                              check=True)
+    finally:
+        if os.path.exists(path):
+            os.remove(path)
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def report_background(b):
+    """Print the background comparison; True when its target is met."""
+    median = statistics.median
+    sync, call = median(b['sync']), median(b['calls'])
+    ratio = sync / call
+    size = b['size']
+    print(f'background save, fsync=True, {size / 2**20:,.0f} MiB, median of {len(b["sync"])} '
+          f'(a training step alone: {b["normal_step"] * 1e3:,.0f} ms):')
+    print(f'  background save blocks the training loop {call * 1e3:9.1f} ms, a synchronous '
+          f'one {sync * 1e3:9.1f} ms: {ratio:,.0f}x less')
+    print(f'  training time lost per save: background {median(b["lost"]) * 1e3:,.0f} ms '
+          f'(written in {median(b["written"]):.2f} s while {median(b["steps"]):.0f} steps ran), '
+          f'synchronous {sync * 1e3:,.0f} ms')
+    print(f'  extra peak memory of a background save: {b["extra_peak"] / 2**20:,.0f} MiB '
+          f'({b["extra_peak"] / size:.2f}x the file); the snapshot copied '
+          f'{", ".join(f"{n / 2**20:,.0f} MiB on {d}" for d, n in b["snapshot"].items())}')
+    met = ratio >= 5
+    print(f'target: background blocks >= 5x less: {"met" if met else "NOT MET"}')
+    return met
+
+
 def report(t, size, peaks, repeat):
     print(f'{size / 2**20:,.0f} MiB of float32 parameters in {LAYERS} Dense layers; '
           f'best of {repeat}, files in the page cache')
@@ -163,10 +280,20 @@ def main():
     parser.add_argument('--mib', type=int, default=512, help='size of the parameters (MiB)')
     parser.add_argument('--repeat', type=int, default=3)
     parser.add_argument('--folder', help='where to write the files (default: a temp folder)')
+    parser.add_argument('--only', choices=('all', 'background'), default='all',
+                        help='background: only the background save against a synchronous one')
     parser.add_argument('--check', action='store_true',
                         help='exit with code 1 when a target is not met')
     args = parser.parse_args()
-    ok = report(*measure(args), args.repeat)
+    ok = True
+    if args.only == 'all':
+        ok = report(*measure(args), args.repeat)
+    folder = args.folder or tempfile.mkdtemp(prefix='bench_checkpoint_')
+    try:
+        ok = report_background(background(args, folder)) and ok
+    finally:
+        if not args.folder:
+            os.rmdir(folder)
     return 0 if ok or not args.check else 1
 
 

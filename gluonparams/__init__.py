@@ -11,6 +11,7 @@ from .checkpoint import CheckpointInfo as CheckpointInfo
 from .checkpoint import Diff as Diff
 from .checkpoint import LoadReport as LoadReport
 from .checkpoint import OptimizerReport as OptimizerReport
+from .checkpoint import SaveHandle as SaveHandle
 from .checkpoint import TensorInfo as TensorInfo
 from .checkpoint import VerifyReport as VerifyReport
 from .checkpoint import convert as convert
@@ -74,6 +75,7 @@ __all__ = [
     'PatternError',
     'ReplicaError',
     'Row',
+    'SaveHandle',
     'ShareError',
     'Stats',
     'Summary',

@@ -441,3 +441,29 @@ def _follow_prefix_1x(owner: gluon.Block) -> None:
             prefixes.add(param.name[:-len(attr)])
     if len(prefixes) == 1 and len(params._params) == len(owner._reg_params):
         params._prefix = prefixes.pop()
+
+
+# --- for background saves (issue 16) ---
+# MXNet 2.0 moved Context to mxnet.device (mxnet.context stays as an alias); 1.x has
+# only mxnet.context. Both have gpu_memory_info(device_id) -> (free, total) bytes.
+_DEVICE_MODULE = getattr(mx, 'device', None) or mx.context
+
+
+def is_host_device(device: Any) -> bool:
+    """True for a device in host memory (``cpu``, ``cpu_pinned``, ``cpu_shared``)."""
+    return device.device_type in _HOST_DEVICE_TYPES
+
+
+def gpu_free_memory(device_id: int) -> Tuple[int, int]:
+    """``(free, total)`` bytes of a GPU as CUDA reports them. Memory MXNet's pool keeps
+    counts as used, so this is a lower bound of what MXNet can still allocate."""
+    free, total = _DEVICE_MODULE.gpu_memory_info(device_id)
+    return int(free), int(total)
+
+
+def copy_on_engine(arr: Any, to_host: bool = False) -> Any:
+    """A new array holding ``arr``'s values, on its own device (or on ``cpu(0)`` with
+    ``to_host``), copied by MXNet's engine: the call only queues the copy, which reads
+    ``arr`` after every write to it queued before and before every write queued after
+    (``NDArray.copy``/``copyto`` on 1.x, ``ndarray.copy``/``copyto`` on 2.0)."""
+    return arr.copyto(mx.cpu()) if to_host else arr.copy()

@@ -9,6 +9,10 @@ Scenarios:
   kill       save once; then, during a second save, write FOLDER/ready-<rank> holding the
              process id (rank 0: its file written, not yet renamed; the others: on
              arrival) and wait to be killed; every survivor reports its error
+  background train with the optimizer state on the workers; at step 3 save in the
+             background with trainer= (rank 0's writer slowed down) and train on; every
+             worker waits; then a background save that fails, the next save, and a save
+             never waited for that the next one completes
 """
 
 import json
@@ -137,6 +141,58 @@ def wait_to_be_killed(folder, rank):
     time.sleep(60)
 
 
+def background(kv, folder):
+    from mxnet import autograd, gluon
+    from safetensors.numpy import load_file
+
+    from gluonparams.checkpoint import _background
+    net = network(kv)
+    trainer = gluon.Trainer(net.collect_params(), 'sgd', {'learning_rate': 0.1, 'momentum': 0.9},
+                            kvstore=kv, update_on_kvstore=False)
+    rng = onp.random.default_rng(kv.rank)
+
+    def step():
+        with autograd.record():
+            loss = sum((net(_compat.array_from_numpy(rng.uniform(size=(2, 20)).astype('float32'),
+                                                     device)) ** 2).sum()
+                       for device in net_devices(net))
+        loss.backward()
+        trainer.step(2)
+    for _ in range(3):
+        step()
+    real = _background.host_values
+
+    def slow(array):                       # 12 tensors: about 0.6 s of writing
+        time.sleep(0.05)
+        return real(array)
+    _background.host_values = slow
+    path = os.path.join(folder, 'step3.safetensors')
+    handle = gp.save(net, path, trainer=trainer, kvstore=kv, background=True, timeout=TIMEOUT)
+    if kv.rank == 0:                       # the same values, saved at once, for comparison
+        gp.save(net, os.path.join(folder, 'reference.safetensors'), trainer=trainer)
+    for _ in range(3):
+        step()
+    outcome('wait', lambda: [handle.wait(), handle.done(), len(gp.verify(path).checked)])
+    if kv.rank == 0:
+        got = load_file(path)
+        expected = load_file(os.path.join(folder, 'reference.safetensors'))
+        outcome('file holds the values of the call', lambda: [
+            sorted(got) == sorted(expected) and all(got[n].tobytes() == expected[n].tobytes()
+                                                    for n in got),
+            gp.inspect(path).optimizer.record == gp.inspect(os.path.join(
+                folder, 'reference.safetensors')).optimizer.record])
+    _background.host_values = real
+    failing = gp.save(net, os.path.join(folder, 'missing', 'x.safetensors'), kvstore=kv,
+                      background=True, timeout=TIMEOUT)
+    outcome('failed save', failing.wait)
+    outcome('next save', lambda: gp.save(net, path, kvstore=kv, timeout=TIMEOUT))
+    outcome('save after', lambda: gp.save(net, path, kvstore=kv, timeout=TIMEOUT))
+    first = gp.save(net, path, kvstore=kv, background=True, timeout=TIMEOUT)
+    second = gp.save(net, os.path.join(folder, 'other.safetensors'), kvstore=kv,
+                     background=True, timeout=TIMEOUT)
+    outcome('completed by the next save', lambda: [first.done(), second.wait(), second.done()])
+
+
 def main():
     scenario, folder = sys.argv[1], sys.argv[2]
     kv = mx.kv.create('dist_sync')
@@ -145,6 +201,8 @@ def main():
         replicas(kv, folder)
     elif scenario == 'trainer':
         trainer(kv, folder)
+    elif scenario == 'background':
+        background(kv, folder)
     else:
         kill(kv, folder, int(sys.argv[3]))
 

@@ -155,6 +155,25 @@ def test_a_worker_killed_during_a_save(cluster, tmp_path, victim):
     assert len(temporary) == (1 if victim == 0 else 0)   # the writer died before renaming
 
 
+def test_a_background_save_from_rank_0_while_training_goes_on(cluster, tmp_path):
+    finished = cluster(2, 'background', tmp_path).wait(DEADLINE)
+    assert [w.returncode for w in finished] == [0, 0], finished[0].stderr
+    seen = results(finished)
+    assert seen[0]['file holds the values of the call'] == {'value': [True, True]}
+    for rank, steps in seen.items():
+        assert steps['wait'] == {'value': [None, True, 12]}      # 6 parameters, 6 momenta
+        failed = steps['failed save']
+        assert failed['error'] == 'CheckpointError' and 'create the folder' in failed['message']
+        assert failed['message'].startswith('background save to ' if rank == 0 else
+                                            f'{tmp_path}/missing/x.safetensors: rank 0 could '
+                                            f'not write the checkpoint in the background')
+        assert steps['next save']['error'] == 'CheckpointError'
+        assert '1 earlier background save with this KVStore failed' in steps['next save'][
+            'message']
+        assert steps['save after'] == {'value': None}
+        assert steps['completed by the next save'] == {'value': [True, None, True]}
+
+
 # --- without a cluster: one process, and the exchange itself -------------------------
 
 def test_a_single_process_kvstore_checks_saves_and_loads(tmp_path):

@@ -163,6 +163,17 @@ def test_checkpoint_example_resumes_on_another_device_bit_for_bit():
     assert out.strip().endswith('identical to the run that never stopped: True')
 
 
+def test_background_checkpoints_every_5_steps_resume_bit_for_bit():
+    out = run('background_checkpoints.py')
+    for step in (5, 10, 15, 20):
+        assert re.search(rf'step {step}: loss [\d.]+; checkpoint step{step}.safetensors started, '
+                         rf'the loop waited [\d.]+ ms', out)
+    assert ('written: step5.safetensors, step10.safetensors, step15.safetensors, '
+            'step20.safetensors; each snapshot copied 2,988 bytes') in out   # Adam: 3 x 996
+    assert 'resumed from step10.safetensors: 8 names, num_update 10' in out
+    assert out.strip().endswith('identical to the run that never stopped: True')
+
+
 def test_resume_training_with_optimizer_state():
     out = run('resume_training.py')
     assert 'saved: Optimizer: Adam, num_update 5, state for 6 of 6 parameters (12 tensors' in out

@@ -2,7 +2,11 @@
 system calls, disks that fill up, a folder that cannot be written, two saves racing
 for one path, and a load racing a save. Each fault runs in a forked process
 (``faults.py`` counts the system calls and acts at one), so the tests are
-deterministic: the same save makes the same calls in the same order."""
+deterministic: the same save makes the same calls in the same order.
+
+A background save (``gp.save(..., background=True)``) makes the same calls, on its
+writer thread; it is killed and fails at every one of them too, while the parameters
+it saves keep changing."""
 
 import os
 import signal
@@ -56,7 +60,7 @@ def leftovers(path):
     return others
 
 
-def events_of_a_save(net, folder, fmt):
+def events_of_a_save(net, folder, fmt, how='sync'):
     """The system calls saving ``net`` in format ``fmt`` makes, counted in a forked
     process (saving to a file in ``folder`` that is removed after)."""
     path = folder / f'probe.{fmt}'
@@ -64,7 +68,7 @@ def events_of_a_save(net, folder, fmt):
 
     def child():
         hooks = faults.Hooks().install(setattr)
-        gp.save(net, path)
+        save(how, net, path)
         os.write(write, ' '.join(hooks.events).encode())
     assert faults.run(child) == 0
     os.close(write)
@@ -73,6 +77,19 @@ def events_of_a_save(net, folder, fmt):
     path.unlink()
     assert events[0] == 'open' and 'rename' in events and events.count('write') >= 10
     return events
+
+
+def save(how, net, path):
+    """``gp.save(net, path)``, or in the background while every parameter of ``net``
+    keeps changing (training goes on): either way the file holds the values of the call."""
+    if how == 'sync':
+        gp.save(net, path)
+        return
+    handle = gp.save(net, path, background=True)
+    for _ in range(20):
+        for _, param in gp.named_parameters(net):
+            param.set_data(param.data() * 1.5 + 1)
+    handle.wait()
 
 
 @pytest.fixture(scope='module')
@@ -103,18 +120,27 @@ def kill_points(events, writes=24):
     return points + [(k, 'kill-mid') for k in sorted(chosen)]
 
 
+@pytest.mark.parametrize('fmt', FORMATS)
+def test_a_background_save_makes_the_same_system_calls_in_the_same_order(save_case, fmt):
+    _, new, path, events = save_case
+    assert events_of_a_save(new, path.parent, fmt, 'background') == events
+
+
 # --- SIGKILL after every system call ----------------------------------------------------
 
+@pytest.mark.parametrize('how', ['sync', 'background'])
 @pytest.mark.parametrize('existing', [True, False], ids=['over-a-checkpoint', 'first-save'])
 @pytest.mark.parametrize('fmt', FORMATS)
-def test_a_save_killed_at_any_system_call_leaves_the_old_or_the_new_file(save_case, existing):
+def test_a_save_killed_at_any_system_call_leaves_the_old_or_the_new_file(save_case, existing,
+                                                                         how):
     old, new, path, events = save_case
-    points = kill_points(events)
+    points = kill_points(events, writes=24 if how == 'sync' else 8)
     assert len(points) >= 20
     for at, action in points:
         if existing:
             gp.save(old, path, fsync=False)
-        status = faults.run(faults.in_child_installed(action, at, lambda: gp.save(new, path)))
+        # the child's copy of ``new`` may change: the file must hold it as it was
+        status = faults.run(faults.in_child_installed(action, at, lambda: save(how, new, path)))
         assert status == -signal.SIGKILL, (at, action)
         renamed = 'rename' in events[:at - 1]
         expected = 'new' if renamed else ('old' if existing else 'missing')
@@ -127,8 +153,9 @@ def test_a_save_killed_at_any_system_call_leaves_the_old_or_the_new_file(save_ca
 
 # --- failing system calls: a full disk, no permission ---------------------------------
 
+@pytest.mark.parametrize('how', ['sync', 'background'])
 @pytest.mark.parametrize('fmt', FORMATS)
-def test_a_save_failing_at_any_system_call_raises_and_keeps_the_old_file(save_case,
+def test_a_save_failing_at_any_system_call_raises_and_keeps_the_old_file(save_case, how,
                                                                          monkeypatch):
     old, new, path, events = save_case
     gp.save(old, path)
@@ -137,16 +164,27 @@ def test_a_save_failing_at_any_system_call_raises_and_keeps_the_old_file(save_ca
         with monkeypatch.context() as patch:
             faults.Hooks('enospc', at).install(partial(patch.setattr, raising=False))
             if 'rename' in events[:at - 1]:     # only the folder's flush is left: it may fail
-                gp.save(new, path)
+                save_unchanged(how, new, path)
                 assert found(path, old=old, new=new) == 'new'
                 gp.save(old, path, fsync=False)
                 continue
             with pytest.raises(gp.CheckpointError, match=r'No space left on device \(ENOSPC\); '
                                                          r'the previous checkpoint there is '
                                                          r'untouched and no temporary file'):
-                gp.save(new, path)
+                save_unchanged(how, new, path)
+        if how == 'background':                 # raised at wait(), and at the next save once
+            with pytest.raises(gp.CheckpointError, match=r'^1 earlier background save failed: '
+                                                         r'background save: .*\(ENOSPC\)'):
+                gp.save(old, path)
         assert path.read_bytes() == before, events[at - 1]
         assert leftovers(path) == []
+
+
+def save_unchanged(how, net, path):
+    if how == 'sync':
+        gp.save(net, path)
+    else:
+        gp.save(net, path, background=True).wait()
 
 
 SIZE_LIMITS = [0, 1, 100, 1 / 4, 1 / 2, 3 / 4, -1]   # bytes, fractions of the file, size - 1

@@ -235,7 +235,7 @@ def test_every_name_the_readme_and_docs_use_is_importable_from_gluonparams():
 
 
 @pytest.mark.parametrize('name', ['CheckpointInfo', 'LoadReport', 'VerifyReport',
-                                  'OptimizerReport', 'Diff', 'convert', 'diff'])
+                                  'OptimizerReport', 'SaveHandle', 'Diff', 'convert', 'diff'])
 def test_report_types_and_checkpoint_tools_are_public(name):
     assert name in gp.__all__
     assert getattr(gp, name) is getattr(importlib.import_module('gluonparams.checkpoint'), name)
@@ -245,7 +245,8 @@ def test_report_types_and_checkpoint_tools_are_public(name):
     ('gluonparams.checkpoint', ['save', 'load', 'inspect', 'verify', 'LoadReport',
                                 'VerifyReport', 'OptimizerReport', 'CheckpointInfo']),
     ('gluonparams.distributed', ['DEFAULT_TIMEOUT', 'WorkerDivergence', 'check_workers',
-                                 'load_on_every_worker', 'save_from_rank0']),
+                                 'load_on_every_worker', 'save_from_rank0',
+                                 'start_from_rank0']),
     ('gluonparams.ties', ['assert_tied', 'check_ties', 'find_copies', 'share', 'tie_groups',
                           'describe_ties']),
     ('gluonparams.tree', ['named_parameters', 'named_blocks', 'get', 'walk']),

@@ -11,7 +11,8 @@ is saved and restored too, keyed by structural name (:mod:`.optimizer`).
 Inside: ``formats/`` (one module per format behind one ``Protocol``), ``_atomic``
 (atomic file writing), ``_io`` (bounded reads), ``_model`` (what a checkpoint holds,
 whatever its format), ``_plan`` (which stored tensor fills which parameter),
-``optimizer/`` (optimizer state), ``_tools`` (diff, convert).
+``optimizer/`` (optimizer state), ``_background`` (saves written by a thread from a
+snapshot), ``_tools`` (diff, convert).
 """
 
 from ._inspect import VerifyReport as VerifyReport
@@ -22,6 +23,7 @@ from ._load import load as load
 from ._model import CheckpointInfo as CheckpointInfo
 from ._model import OptimizerInfo as OptimizerInfo
 from ._model import TensorInfo as TensorInfo
+from ._background import SaveHandle as SaveHandle
 from ._save import save as save
 from ._tools import Diff as Diff
 from ._tools import convert as convert
@@ -29,4 +31,5 @@ from ._tools import diff as diff
 from .optimizer import OptimizerReport as OptimizerReport
 
 __all__ = ['CheckpointInfo', 'Diff', 'LoadReport', 'OptimizerInfo', 'OptimizerReport',
-           'TensorInfo', 'VerifyReport', 'convert', 'diff', 'inspect', 'load', 'save', 'verify']
+           'SaveHandle', 'TensorInfo', 'VerifyReport', 'convert', 'diff', 'inspect', 'load',
+           'save', 'verify']

@@ -26,6 +26,7 @@ from ..errors import CheckpointError, PatternError, check_option
 from ..select import as_matcher
 from ..tree import named_groups
 from . import optimizer
+from ._background import wait_for
 from ._files import check_checksums, read_into, read_values
 from ._inspect import inspect
 from ._io import CheckpointFile
@@ -95,7 +96,8 @@ def load(block: gluon.Block, path: PathLike, *, device: Any = None, strict: bool
 
     Names, shapes and dtypes are matched first and, with ``strict=True``, every
     problem is reported in one error. Then the checksums of the tensors to load are
-    checked; only then are parameters filled, each tied parameter once.
+    checked; only then are parameters filled, each tied parameter once. A background
+    save still writing ``path`` is waited for first.
 
     Any file MXNet writes loads: ``save_parameters`` (1.x and 2.0), ``export`` pairs
     (``P-symbol.json`` + ``P-0000.params``, 1.x and 2.0), 1.x ``Module`` checkpoints
@@ -163,6 +165,7 @@ def load(block: gluon.Block, path: PathLike, *, device: Any = None, strict: bool
         >>> print(gp.load(net, 'step100.safetensors', trainer=trainer).optimizer)
         optimizer Adam: restored 6, missing 0, unexpected 0, mismatched 0, num_update 0
     """
+    wait_for(os.fspath(path))      # a background save writing it: read what it writes
     if kvstore is not None:
         return load_on_every_worker(
             kvstore, os.fspath(path), partial(inspect, path),

@@ -30,15 +30,26 @@ def check_dtype(dtype: Any) -> onp.dtype | None:
     """``dtype`` as a numpy dtype, or ``None`` when it is not one of :data:`DTYPES`.
 
     Text from a file may be anything: numpy's parser raises SyntaxError on some (``','``)
-    and warns on deprecated spellings (``'1f4'``); neither reaches the caller.
+    and warns on deprecated spellings (``'1f4'``); neither reaches the caller. An array's
+    dtype (a type or a numpy dtype, not text) is looked up once: a save checks one per
+    tensor.
     """
+    cached = isinstance(dtype, (type, onp.dtype))
+    if cached and dtype in _ARRAY_DTYPES:
+        return _ARRAY_DTYPES[dtype]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
             found = onp.dtype(dtype)
     except (TypeError, ValueError, OverflowError, SyntaxError, RecursionError):
         return None
-    return found if found.name in DTYPES else None
+    checked = found if found.name in DTYPES else None
+    if cached:
+        _ARRAY_DTYPES[dtype] = checked
+    return checked
+
+
+_ARRAY_DTYPES: dict[Any, onp.dtype | None] = {}
 
 
 def own_versions() -> tuple[str, str]:

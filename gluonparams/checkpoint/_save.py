@@ -1,37 +1,66 @@
 """Saving a network's parameters (and a Trainer's optimizer state) to a checkpoint file."""
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import partial
-from typing import Any, Union
+from typing import Any, Literal, Union, overload
 
+import numpy as onp
 from mxnet import gluon
 
 from .. import _compat
 from .._arrays import host_values
 from .._text import first_of
-from ..distributed import DEFAULT_TIMEOUT, save_from_rank0
-from ..errors import CheckpointError, OptionError
+from ..distributed import DEFAULT_TIMEOUT, save_from_rank0, start_from_rank0
+from ..errors import CheckpointError, OptionError, check_option
 from ..tree import named_groups
 from . import optimizer
+from ._background import IN_FLIGHT, SaveHandle, Snapshot, Writer, settle
 from ._files import write_file
 from ._model import OPTIMIZER_KEY, WriteItem, check_dtype
 from .formats import format_of
 
 __all__ = ['PathLike', 'save']
 
+# How a save reads an array: its memory when it is written (after waiting for MXNet's
+# engine), or a snapshot's copy (Snapshot.take).
+Take = Callable[[Any], Callable[[], onp.ndarray]]
+
 PathLike = Union[str, 'os.PathLike[str]']
+
+
+@overload
+def save(block: gluon.Block, path: PathLike, *, fsync: bool = ...,
+         metadata: Mapping[str, str] | None = ..., trainer: gluon.Trainer | None = ...,
+         background: Literal[False] = ..., in_flight: str = ..., kvstore: Any = ...,
+         timeout: float | None = ...) -> None: ...
+
+
+@overload
+def save(block: gluon.Block, path: PathLike, *, fsync: bool = ...,
+         metadata: Mapping[str, str] | None = ..., trainer: gluon.Trainer | None = ...,
+         background: Literal[True], in_flight: str = ..., kvstore: Any = ...,
+         timeout: float | None = ...) -> SaveHandle: ...
 
 
 def save(block: gluon.Block, path: PathLike, *, fsync: bool = True,
          metadata: Mapping[str, str] | None = None, trainer: gluon.Trainer | None = None,
-         kvstore: Any = None, timeout: float | None = DEFAULT_TIMEOUT) -> None:
+         background: bool = False, in_flight: str = 'wait', kvstore: Any = None,
+         timeout: float | None = DEFAULT_TIMEOUT) -> SaveHandle | None:
     """Save every parameter of ``block`` to ``path``, atomically.
 
     A tied parameter is stored once and the tie recorded (``.params`` stores it
     under every name, as Gluon does, and records the tie). The file is written to a
     temporary file beside ``path`` and renamed over it: a failed or killed save
     leaves the previous checkpoint whole.
+
+    With ``background=True`` the call returns a [`SaveHandle`][gluonparams.SaveHandle]
+    as soon as it has taken a snapshot of the values (queued copies, on each array's
+    own device where memory allows: no wait for MXNet's engine), and a thread writes
+    the same file: training may go on and change the parameters; the file holds the
+    values of this call, bit for bit. The snapshot holds one more copy of what the file
+    holds until each tensor is written. ``handle.wait()`` raises if the save failed,
+    and so does the next ``save``; the interpreter waits for unfinished saves at exit.
 
     Args:
         block: the network; every parameter must be initialized (run one forward
@@ -47,43 +76,92 @@ def save(block: gluon.Block, path: PathLike, *, fsync: bool = True,
             too, keyed by structural name, each tied parameter once; no pickle.
             ``.params`` keeps it where ``load_parameters`` does not look; ``.npz``
             holds its record in the zip comment (64 KiB at most).
+        background: take a snapshot and return a handle at once; write the file on a
+            thread (see above).
+        in_flight: what this save does to a background save still writing ``path``:
+            ``'wait'`` for it to end, or ``'cancel'`` it (it stops before its next
+            tensor; the file is not replaced by it).
         kvstore: a distributed KVStore (data-parallel training): every worker calls
             ``save``; once all have arrived, rank 0 alone writes the file, and every
-            worker returns when it is complete. The metadata records
+            worker returns when it is complete (with ``background=True``: every
+            worker's ``handle.wait()`` returns then). The metadata records
             ``gluonparams.num_workers`` and ``gluonparams.writer_rank``.
         timeout: with ``kvstore``, seconds to wait for the other workers (``None``:
             no limit).
 
+    Returns:
+        ``None``; with ``background=True``, the save's
+        [`SaveHandle`][gluonparams.SaveHandle] (``wait()``, ``done()``, ``path``).
+
     Raises:
         CheckpointError: unknown extension, uninitialized parameters, a dtype no
             format holds, the file cannot be written (permission, full disk), or the
-            Trainer optimizes parameters ``block`` does not hold; with ``kvstore``,
-            on every worker when rank 0 could not write.
-        OptionError: ``metadata`` is not a mapping of strings to strings, or
-            ``trainer`` is not a Trainer.
+            Trainer optimizes parameters ``block`` does not hold; an earlier background
+            save failed (this save is then not started); with ``kvstore``, on every
+            worker when rank 0 could not write.
+        OptionError: ``metadata`` is not a mapping of strings to strings, ``trainer``
+            is not a Trainer, ``background`` is not a bool, or ``in_flight`` is not
+            ``'wait'`` or ``'cancel'``.
         DistributedError: with ``kvstore``, a worker did not answer within ``timeout``.
 
     Examples:
         >>> gp.save(net, 'model.safetensors', metadata={'epoch': '3'})
         >>> trainer = gluon.Trainer(net.collect_params(), 'adam')
         >>> gp.save(net, 'step100.safetensors', trainer=trainer)
+        >>> handle = gp.save(net, 'step200.safetensors', trainer=trainer, background=True)
+        >>> # training goes on; the file will hold the values of the call
+        >>> handle.wait()
+        >>> handle.done(), handle.path
+        (True, 'step200.safetensors')
     """
     path = os.fspath(path)
     format_of(path)
     meta = _check_metadata(metadata)
+    check_option('in_flight', in_flight, IN_FLIGHT)
+    if not isinstance(background, bool):
+        raise OptionError(f'background must be True or False, found {background!r}')
+    cancel = in_flight == 'cancel'
 
-    def write(own: dict[str, str]) -> None:
-        _compat.sync()
+    def contents(take: Take) -> tuple[list[WriteItem], dict[str, str]]:
         groups = named_groups(block)
-        items = _write_items(block, groups)
+        items = _write_items(block, groups, take)
+        own = dict(meta)
         if trainer is not None:
-            meta[OPTIMIZER_KEY], state = optimizer.capture(groups, type(block).__name__, trainer)
+            own[OPTIMIZER_KEY], state = optimizer.capture(groups, type(block).__name__,
+                                                          trainer, take)
             items += state
-        write_file(path, items, {**meta, **own}, fsync)
+        return items, own
+
+    def write(workers: dict[str, str]) -> None:
+        settle(path, in_flight)
+        _compat.sync()
+        items, own = contents(_live)
+        write_file(path, items, {**own, **workers}, fsync)
+
+    def prepare(workers: dict[str, str], shared: bool = False) -> Writer:
+        settle(path, in_flight)
+        snapshot = Snapshot(path)
+        items, own = contents(snapshot.take)
+        return Writer(path, items, {**own, **workers}, fsync, snapshot, shared)
+
+    if not background:
+        if kvstore is None:
+            write({})
+        else:
+            save_from_rank0(kvstore, path, write, timeout=timeout, cancel=cancel)
+        return None
     if kvstore is None:
-        write({})
-    else:
-        save_from_rank0(kvstore, path, write, timeout=timeout)
+        writer = prepare({})
+        writer.start()
+        return SaveHandle(path, writer)
+    shared = start_from_rank0(kvstore, path, partial(prepare, shared=True), timeout=timeout,
+                              cancel=cancel)
+    return SaveHandle(path, shared.job if isinstance(shared.job, Writer) else None, shared)
+
+
+def _live(arr: Any) -> Callable[[], onp.ndarray]:
+    """Reads ``arr``'s memory when the tensor is written (the engine waited for first)."""
+    return partial(host_values, arr)
 
 
 def _check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
@@ -102,9 +180,10 @@ def _check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
     return dict(metadata)
 
 
-def _write_items(block: gluon.Block, groups: list[tuple[gluon.Parameter, list[str]]]
-                 ) -> list[WriteItem]:
-    """One item per distinct Parameter, under its first name, tied names as aliases."""
+def _write_items(block: gluon.Block, groups: list[tuple[gluon.Parameter, list[str]]],
+                 take: Take) -> list[WriteItem]:
+    """One item per distinct Parameter, under its first name, tied names as aliases;
+    ``take(array)`` gives its ``values``."""
     waiting = [names[0] for param, names in groups if not _compat.is_initialized(param)]
     if waiting:
         raise CheckpointError(f'cannot save {type(block).__name__}: {len(waiting)} parameters '
@@ -118,5 +197,5 @@ def _write_items(block: gluon.Block, groups: list[tuple[gluon.Parameter, list[st
             raise CheckpointError(f'cannot save parameter {names[0]!r}: dtype {first.dtype} is '
                                   f'not one checkpoints hold; cast it (net.cast("float32"))')
         items.append(WriteItem(names[0], dtype, tuple(int(d) for d in first.shape),
-                               partial(host_values, first), tuple(names[1:])))
+                               take(first), tuple(names[1:])))
     return items

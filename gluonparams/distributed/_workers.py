@@ -1,5 +1,5 @@
-"""The collective calls: replicas compared across workers, a save from rank 0, a load on
-every worker. See :mod:`gluonparams.distributed`."""
+"""The collective calls: replicas compared across workers, a load on every worker (saves
+from rank 0: ``_rank0``). See :mod:`gluonparams.distributed`."""
 
 import hashlib
 from dataclasses import dataclass
@@ -15,12 +15,10 @@ from ..errors import CheckpointError, ReplicaError
 from ..tree import named_groups
 from ._channel import Channel, channel_for, check_timeout
 
-__all__ = ['DEFAULT_TIMEOUT', 'WorkerDivergence', 'check_workers', 'load_on_every_worker',
-           'save_from_rank0']
+__all__ = ['DEFAULT_TIMEOUT', 'WorkerDivergence', 'check_workers', 'load_on_every_worker']
 
 DEFAULT_TIMEOUT = 600.0       # seconds a worker waits for the others
 _WORDS = 8                    # a 128-bit fingerprint as 16-bit words
-_MESSAGE_BYTES = 400          # rank 0's error message, as sent to the other workers
 
 R = TypeVar('R')
 
@@ -166,45 +164,6 @@ def _divergence_message(found: List[WorkerDivergence], size: int) -> str:
 
 def _ranks(ranks: List[int]) -> str:
     return f'rank{"s" * (len(ranks) > 1)} {", ".join(map(str, ranks))}'
-
-
-def save_from_rank0(kvstore: Any, path: str, write: Callable[[Dict[str, str]], None], *,
-                    timeout: Optional[float] = DEFAULT_TIMEOUT) -> None:
-    """Once every worker has arrived, rank 0 calls ``write(metadata)``; every worker
-    returns when it has finished, or raises the same error if it failed."""
-    timeout = check_timeout(timeout)
-    channel = channel_for(kvstore)
-    channel.check_usable(f'save({path!r}, kvstore=...)')
-    metadata = {'gluonparams.num_workers': str(channel.size),
-                'gluonparams.writer_rank': str(channel.rank)}
-    if channel.size == 1:
-        write(metadata)
-        return
-    channel.run(f'save({path!r}, kvstore=...) waiting for every worker',
-                lambda: channel.gather([True]), timeout)
-    failure: Optional[BaseException] = None
-    if channel.rank == 0:
-        try:
-            write(metadata)
-        except Exception as e:          # every worker learns that the write failed
-            failure = e
-    sent = channel.run(f'save({path!r}, kvstore=...) waiting for rank 0 to write the file',
-                       lambda: channel.broadcast(_encode(failure)), timeout)
-    if failure is not None:
-        raise failure
-    if sent[0]:
-        raise CheckpointError(f'{path}: rank 0 could not write the checkpoint: '
-                              f'{bytes(sent[2:2 + sent[1]].tolist()).decode(errors="replace")}')
-
-
-def _encode(failure: Optional[BaseException]) -> onp.ndarray:
-    """[failed, message length, message bytes...] of fixed length."""
-    out = onp.zeros(2 + _MESSAGE_BYTES, onp.int64)
-    if failure is not None:
-        text = f'{type(failure).__name__}: {failure}'.encode()[:_MESSAGE_BYTES]
-        out[0], out[1] = 1, len(text)
-        out[2:2 + len(text)] = list(text)
-    return out
 
 
 def load_on_every_worker(kvstore: Any, path: str, precheck: Callable[[], Any],

@@ -16,14 +16,13 @@ attributes. A tied parameter's state is stored once, under its first name.
 """
 
 import json
-from functools import partial
+from collections.abc import Callable
 from typing import Any
 
 import numpy as onp
 from mxnet import gluon
 
 from ... import _compat
-from ..._arrays import host_values
 from ...errors import CheckpointError
 from .._model import OPTIMIZER_PREFIX, WriteItem
 from ._record import FORMAT, in_network_order, layout_of, names_in, optimizer_of, updaters_of
@@ -38,13 +37,15 @@ _NOT_HYPERPARAMETERS = {'num_update', 'allow_np_array', 'aggregate_num', 'rescal
 _PLAIN = (bool, int, float, str, type(None))
 
 
-def capture(groups: list[tuple[gluon.Parameter, list[str]]], owner: str,
-            trainer: Any) -> tuple[str, list[WriteItem]]:
+def capture(groups: list[tuple[gluon.Parameter, list[str]]], owner: str, trainer: Any,
+            take: Callable[[Any], Callable[[], onp.ndarray]]) -> tuple[str, list[WriteItem]]:
     """The Trainer's state as a JSON record and tensors to write, keyed by the
     structural names the network (its ``groups``, see ``names_in``) gives the
-    Trainer's parameters."""
+    Trainer's parameters. ``take(array)`` gives each state tensor's ``values``: a read
+    of its memory when it is written (after the caller waited for MXNet's engine), or
+    a snapshot's copy (a background save). Never waits for the engine itself: the
+    record (counts, hyperparameters) is Python state, set when updates are queued."""
     opt = optimizer_of(trainer)
-    _compat.sync()
     names = names_in(groups, owner, trainer)
     updaters, keys, _ = updaters_of(trainer, for_saving=True)
     counts = _counts(opt)
@@ -59,7 +60,7 @@ def capture(groups: list[tuple[gluon.Parameter, list[str]]], owner: str,
         if key in updaters[0].states:
             leaves: list[Any] = []
             entry['state'] = layout_of(updaters[0].states[key], param_names[0], leaves)
-            items += [_item(param_names[0], k, leaf) for k, leaf in enumerate(leaves)]
+            items += [_item(param_names[0], k, leaf, take) for k, leaf in enumerate(leaves)]
         entries[param_names[0]] = entry
     record = {'format': FORMAT, 'mxnet': _compat.MXNET_VERSION, 'optimizer': type(opt).__name__,
               'hyperparameters': _hyperparameters(opt), 'num_update': int(opt.num_update),
@@ -77,9 +78,10 @@ def _counts(opt: Any) -> dict[int, int]:
     return counts
 
 
-def _item(name: str, k: int, leaf: Any) -> WriteItem:
+def _item(name: str, k: int, leaf: Any,
+          take: Callable[[Any], Callable[[], onp.ndarray]]) -> WriteItem:
     return WriteItem(f'{OPTIMIZER_PREFIX}{name}/{k}', onp.dtype(leaf.dtype),
-                     tuple(int(d) for d in leaf.shape), partial(host_values, leaf))
+                     tuple(int(d) for d in leaf.shape), take(leaf))
 
 
 def _plain(value: Any) -> Any:
