@@ -44,6 +44,8 @@ LATE_IMPORTS = {
 }
 
 MAX_LINES = 450
+# Longer by the project's rule: every MXNet version difference lives in this one module.
+LONGER = {'gluonparams._compat': 550}
 
 
 def module_name(path: Path) -> str:
@@ -201,7 +203,7 @@ def test_imports_are_at_the_top_unless_a_reason_is_recorded():
 
 def test_modules_stay_small():
     long = {name: n for name, path in MODULES.items()
-            if (n := len(path.read_text().splitlines())) > MAX_LINES}
+            if (n := len(path.read_text().splitlines())) > LONGER.get(name, MAX_LINES)}
     assert not long, f'modules over {MAX_LINES} lines (split them by concern): {long}'
 
 
