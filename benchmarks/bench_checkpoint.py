@@ -62,6 +62,35 @@ def readinto(path):
         f.readinto(out)
 
 
+# Both child processes measure their memory this way (format it in as {memory}).
+MEMORY = '''
+def rss():
+    with open('/proc/self/statm') as f:
+        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+
+
+class Peak:
+    """The largest resident size a thread sees every ``every`` s, above the start's."""
+
+    def __init__(self, every):
+        self.base = self.peak = rss()
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.sample, args=(every,))
+        self.thread.start()
+
+    def sample(self, every):
+        while not self.done.is_set():
+            self.peak = max(self.peak, rss())
+            time.sleep(every)
+
+    def stop(self):
+        self.done.set()
+        self.thread.join()
+        self.peak = max(self.peak, rss())
+        return self.peak - self.base
+'''
+
+
 CHILD = '''
 import os, sys, threading, time, resource
 sys.path.insert(0, {bench!r})
@@ -69,43 +98,28 @@ import mxnet as mx
 import gluonparams as gp
 from bench_checkpoint import build
 
-def rss():
-    with open('/proc/self/statm') as f:
-        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
-
+{memory}
 net = build({mib}, mx.init.Zero())   # zeros: no initialization peak
 if {how!r} == 'write':
     net.save_parameters({gluon!r})
     gp.save(net, {ours!r})
     sys.exit()
-base = rss()
-peak = [base]
-done = threading.Event()
-
-def sample():
-    while not done.is_set():
-        peak[0] = max(peak[0], rss())
-        time.sleep(0.0005)
-
-thread = threading.Thread(target=sample)
-thread.start()
+peak = Peak(0.0005)
 if {how!r} == 'gp.load':
     gp.load(net, {ours!r})
 else:
     net.load_parameters({gluon!r})
 mx.nd.waitall()
-done.set()
-thread.join()
-peak[0] = max(peak[0], rss())
-print(peak[0] - base, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base)
+extra = peak.stop()
+print(extra, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - peak.base)
 '''
 
 
 def child(how, mib, ours, gluon):
     """Run one step in a fresh, small process (Linux keeps the peak memory of the
     process that started it in ru_maxrss, so the parent must still be small)."""
-    code = CHILD.format(bench=os.path.dirname(os.path.abspath(__file__)), mib=mib, how=how,
-                        ours=ours, gluon=gluon)
+    code = CHILD.format(bench=os.path.dirname(os.path.abspath(__file__)), memory=MEMORY, mib=mib,
+                        how=how, ours=ours, gluon=gluon)
     return subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
                           check=True).stdout
 
@@ -152,10 +166,7 @@ import gluonparams as gp
 from gluonparams import _compat
 from bench_checkpoint import build
 
-def rss():
-    with open('/proc/self/statm') as f:
-        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
-
+{memory}
 net = build({mib}, mx.init.Uniform(0.01))
 trainer = gluon.Trainer(net.collect_params(), 'sgd', {{'learning_rate': 1e-9}})
 x = _compat.uniform((16, net[0].weight.shape[1]))
@@ -179,17 +190,7 @@ for _ in range({repeat}):
     start = time.perf_counter()
     gp.save(net, {path!r}, fsync=True)
     sync.append(time.perf_counter() - start)
-base = rss()
-peak = [base]
-done = threading.Event()
-
-def sample():
-    while not done.is_set():
-        peak[0] = max(peak[0], rss())
-        time.sleep(0.002)
-
-sampler = threading.Thread(target=sample)
-sampler.start()
+peak = Peak(0.002)
 calls, lost, written, overlapped = [], [], [], []
 for _ in range({repeat}):
     step()
@@ -205,10 +206,9 @@ for _ in range({repeat}):
     lost.append(elapsed - steps * normal)
     written.append(elapsed)
     overlapped.append(steps)
-done.set()
-sampler.join()
+extra = peak.stop()
 print(json.dumps({{'normal_step': normal, 'sync': sync, 'calls': calls, 'lost': lost,
-                  'written': written, 'steps': overlapped, 'extra_peak': peak[0] - base,
+                  'written': written, 'steps': overlapped, 'extra_peak': extra,
                   'snapshot': handle.snapshot_bytes, 'size': os.path.getsize({path!r})}}))
 '''
 
@@ -216,8 +216,8 @@ print(json.dumps({{'normal_step': normal, 'sync': sync, 'calls': calls, 'lost': 
 def background(args, folder):
     """The background comparison, in a fresh process (its peak memory is its own)."""
     path = os.path.join(folder, 'background.safetensors')
-    code = BACKGROUND.format(bench=os.path.dirname(os.path.abspath(__file__)), mib=args.mib,
-                             path=path, repeat=args.repeat)
+    code = BACKGROUND.format(bench=os.path.dirname(os.path.abspath(__file__)), memory=MEMORY,
+                             mib=args.mib, path=path, repeat=args.repeat)
     try:
         done = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
                               check=True)
