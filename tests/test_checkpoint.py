@@ -10,7 +10,7 @@ from mxnet.gluon import nn
 from nets import deck_tied, devices_of, same_block_twice, tied_lm
 
 import gluonparams as gp
-from gluonparams import _compat, tree, zoo
+from gluonparams import _compat, _names, zoo
 
 FORMATS = ['safetensors', 'params', 'npz']
 DTYPES = ['float16', 'float32', 'float64', 'int8', 'int32', 'int64', 'uint8']
@@ -529,8 +529,8 @@ def test_a_save_or_load_with_a_trainer_walks_the_network_once(call, tmp_path, mo
     trainer = gluon.Trainer(net.collect_params(), 'adam')
     gp.save(net, tmp_path / 'net.safetensors', trainer=trainer)
     walks = []
-    real = tree.walk
-    monkeypatch.setattr(tree, 'walk', lambda *a, **k: walks.append(a) or real(*a, **k))
+    real = _names.collect                  # the one pass under every traversal
+    monkeypatch.setattr(_names, 'collect', lambda *a, **k: walks.append(a) or real(*a, **k))
     if call == 'save':
         gp.save(net, tmp_path / 'again.safetensors', trainer=trainer)
     else:
