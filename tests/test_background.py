@@ -329,7 +329,13 @@ EXIT_SCRIPT = textwrap.dedent('''
 
     real = _background.host_values
     def slow(array):
-        time.sleep(0.1)                     # 18 tensors: about 1.8 s of writing
+        if {hold!r}:                        # until Ctrl-C cancels it, however slow the machine
+            end = time.monotonic() + 120
+            while time.monotonic() < end and not (
+                    'handle' in globals() and handle._writer._stop.is_set()):
+                time.sleep(0.01)
+        else:
+            time.sleep(0.1)                 # 18 tensors: about 1.8 s of writing
         return real(array)
     old, new = layered(seed=1), layered(seed=2)
     gp.save(old, {path!r})
@@ -352,7 +358,8 @@ def test_the_interpreter_waits_for_unfinished_saves_at_exit(how, tmp_path):
     old, new = layered(seed=1), layered(seed=2)
     path, failed = tmp_path / 'n.safetensors', tmp_path / 'missing' / 'failed.safetensors'
     script = EXIT_SCRIPT.format(tests=str(HERE), path=str(path), failed=str(failed),
-                                how='return' if how == 'ctrl-c' else how)
+                                how='return' if how == 'ctrl-c' else how,
+                                hold=how == 'ctrl-c')
     with subprocess.Popen([sys.executable, '-c', script], stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True) as proc:
         try:
