@@ -320,8 +320,11 @@ def test_a_killed_writer_thread_is_an_error_and_the_previous_file_stays(tmp_path
 # --- exit and fork ------------------------------------------------------------------
 
 EXIT_SCRIPT = textwrap.dedent('''
-    import sys, time
+    import signal, sys, time
     sys.path[:0] = [{tests!r}]
+    # Ctrl-C acts here even where the suite runs as a background job (which ignores SIGINT
+    # and hands that on to its children)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     import mxnet as mx
     from test_faults import layered
     import gluonparams as gp
@@ -330,7 +333,7 @@ EXIT_SCRIPT = textwrap.dedent('''
     real = _background.host_values
     def slow(array):
         if {hold!r}:                        # until Ctrl-C cancels it, however slow the machine
-            end = time.monotonic() + 120
+            end = time.monotonic() + 60
             while time.monotonic() < end and not (
                     'handle' in globals() and handle._writer._stop.is_set()):
                 time.sleep(0.01)
