@@ -62,7 +62,7 @@ def test_empty_arrays_are_equal_and_other_shapes_are_a_caller_error():
 
 
 def test_every_comparison_of_the_library_follows_the_rule(tmp_path):
-    """Replicas, assert_tied and diff all count a NaN on one side and measure the rest."""
+    """Replicas count a NaN on one side and measure the rest (assert_tied and diff: below)."""
     net = mx.gluon.nn.Dense(4, in_units=2)
     net.initialize(**_compat.device_kwargs([mx.cpu(0), mx.cpu(1)]))
     values = onp.zeros((4, 2), onp.float32)
@@ -73,6 +73,26 @@ def test_every_comparison_of_the_library_follows_the_rule(tmp_path):
     with pytest.raises(gp.ReplicaError, match=r'in 2 of 8 values, max \|difference\| 0.25, '
                                               r'NaN on one device only in 1'):
         gp.check_replicas(net)
+
+
+def test_assert_tied_and_diff_follow_the_same_rule(tmp_path):
+    net = mx.gluon.nn.HybridSequential()
+    net.add(mx.gluon.nn.Dense(4, in_units=2, use_bias=False),
+            mx.gluon.nn.Dense(4, in_units=2, use_bias=False))
+    net.initialize()
+    values = onp.zeros((4, 2), onp.float32)
+    other = values.copy()
+    other[0, 0], other[1, 0] = float('nan'), 0.25
+    net[0].weight.set_data(_compat.array(values))
+    net[1].weight.set_data(_compat.array(other))
+    with pytest.raises(gp.TieError, match=r'different values \(largest difference 0.25, NaN on '
+                                          r'one side only in 1, on cpu\(0\)\)'):
+        gp.assert_tied(net, '0.weight', '1.weight')
+    gp.save(net, tmp_path / 'a.safetensors')
+    net[1].weight.set_data(_compat.array(values))
+    gp.save(net, tmp_path / 'b.safetensors')
+    found = gp.diff(tmp_path / 'a.safetensors', tmp_path / 'b.safetensors')
+    assert found.values == [('1.weight', 0.25)]     # the NaN counted, not measured
 
 
 def test_host_values_of_a_host_array_is_its_own_memory():

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from functools import partial
 from pathlib import Path
 
@@ -47,7 +48,8 @@ def _no_save_left_behind():
 
 
 class Gate:
-    """Holds a background writer back at its ``at``-th tensor until :meth:`open`."""
+    """Holds a background writer back at its ``at``-th tensor until :meth:`open` (or until
+    the save is cancelled)."""
 
     def __init__(self, monkeypatch, at=2):
         self.calls, self.at = 0, at
@@ -57,8 +59,13 @@ class Gate:
         def held(array):
             self.calls += 1
             if self.calls == self.at:
+                this = threading.current_thread()
+                stop = next((w._stop for w in list(_background._writing.values())
+                             if w._thread is this), threading.Event())
                 self.reached.set()
-                assert self._open.wait(120), 'the test never opened the gate'
+                end = time.monotonic() + 120
+                while not self._open.wait(0.01) and not stop.is_set():  # or cancelled
+                    assert time.monotonic() < end, 'the test never opened the gate'
             return real(array)
         monkeypatch.setattr(_background, 'host_values', held)
 
@@ -234,7 +241,6 @@ def test_a_save_can_cancel_the_one_in_flight_and_a_handle_can_cancel_its_own(tmp
     gp.save(old, path)
     first = gp.save(new, path, background=True)
     assert gate.reached.wait(60)
-    gate.open(after=0.3)
     second = gp.save(old, path, background=True, in_flight='cancel')
     assert repr(first).endswith(': cancelled>')
     first.wait()                              # a cancelled save is not an error
@@ -243,7 +249,6 @@ def test_a_save_can_cancel_the_one_in_flight_and_a_handle_can_cancel_its_own(tmp
     gate.rearm()
     third = gp.save(new, path, background=True)
     assert gate.reached.wait(60)
-    gate.open(after=0.3)
     assert third.cancel() is True and third.done()
     assert third.cancel() is False            # it has ended
     assert found(path, old=old, new=new) == 'old' and leftovers(path) == []
@@ -320,7 +325,7 @@ def test_a_killed_writer_thread_is_an_error_and_the_previous_file_stays(tmp_path
 # --- exit and fork ------------------------------------------------------------------
 
 EXIT_SCRIPT = textwrap.dedent('''
-    import signal, sys, time
+    import signal, sys, threading, time
     sys.path[:0] = [{tests!r}]
     # Ctrl-C acts here even where the suite runs as a background job (which ignores SIGINT
     # and hands that on to its children)
@@ -331,14 +336,15 @@ EXIT_SCRIPT = textwrap.dedent('''
     from gluonparams.checkpoint import _background
 
     real = _background.host_values
+    def held():
+        if {hold!r}:                        # until Ctrl-C cancels the save
+            return not ('handle' in globals() and handle._writer._stop.is_set())
+        return not threading._SHUTTING_DOWN  # until the interpreter begins to exit
     def slow(array):
-        if {hold!r}:                        # until Ctrl-C cancels it, however slow the machine
-            end = time.monotonic() + 60
-            while time.monotonic() < end and not (
-                    'handle' in globals() and handle._writer._stop.is_set()):
-                time.sleep(0.01)
-        else:
-            time.sleep(0.1)                 # 18 tensors: about 1.8 s of writing
+        end = time.monotonic() + 60         # the save is still writing then, however slow
+        while time.monotonic() < end and held():  # the machine
+            time.sleep(0.01)
+        time.sleep(0.05)
         return real(array)
     old, new = layered(seed=1), layered(seed=2)
     gp.save(old, {path!r})
@@ -399,10 +405,8 @@ def test_a_forked_child_forgets_the_parents_saves(tmp_path, gate):
 
     def child():
         assert handle.done() and not _background._writing
-        try:
+        with pytest.raises(gp.CheckpointError, match='written by the parent process'):
             handle.wait()
-        except gp.CheckpointError as e:
-            assert 'written by the parent process' in str(e)
         gp.save(old, tmp_path / 'child.safetensors', background=True).wait()
         return 0 if found(tmp_path / 'child.safetensors', old=old) == 'old' else 3
     assert faults.run(child) == 0
