@@ -91,9 +91,12 @@ def test_a_shape_that_differs_names_the_file_and_both_shapes(folder):
     net.add(nn.Conv2D(8, 3, padding=1, in_channels=3), nn.BatchNorm(in_channels=8),
             nn.Activation('relu'), nn.GlobalAvgPool2D(), nn.Dense(6, in_units=8))
     net.initialize()
+    net(_compat.array(onp.zeros((1, 3, 4, 4), onp.float32)))   # every shape known
     path = folder / 'bn_net' / ('collect.params' if V1 else 'export-0000.params')
+    before = values(net)
     with pytest.raises(gp.CheckpointError) as failed:
         gp.load(net, path)
+    assert unchanged(before, net)
     message = str(failed.value)
     if V1:
         assert re.search(r"  '4\.weight' \(file 'dense\d+_weight'\): the network has \(6, 8\) "
@@ -165,6 +168,7 @@ def test_select_loads_part_of_a_legacy_file(folder):
     after = values(net)
     assert all(after[n].tobytes() == before[n].tobytes() for n in before
                if not n.startswith('features'))
+    assert any(after[n].tobytes() != before[n].tobytes() for n in report.loaded)
 
 
 def test_a_symbol_file_is_read_when_a_rule_needs_it_and_refused_naming_it(folder, swapped):
