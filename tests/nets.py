@@ -280,3 +280,18 @@ def resnet18(device=None, init=None, side=32):
     net = zoo.model_zoo_net('resnet18_v1', device, init)
     net(_compat.uniform((1, 3, side, side), devices_of(device)[0]))
     return net
+
+
+def gluon_names(net):
+    """Gluon's own ``{name: Parameter}``, the names ``save_parameters`` writes."""
+    return net._collect_params_with_prefix()
+
+
+def assert_gluons_names(net):
+    """``gp.named_parameters(net, remove_duplicate=False)`` is Gluon's names, in order, with
+    the same Parameter objects; the names."""
+    found = list(gp.named_parameters(net, remove_duplicate=False))
+    expected = gluon_names(net)
+    assert [n for n, _ in found] == list(expected)
+    assert all(expected[n] is p for n, p in found)
+    return [n for n, _ in found]

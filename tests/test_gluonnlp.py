@@ -25,6 +25,7 @@ import pytest
 from conftest import gluonnlp_problem
 
 import gluonparams as gp
+import nets
 
 PROBLEM = gluonnlp_problem()
 if PROBLEM:
@@ -59,19 +60,12 @@ def inputs(name):
     return (tokens.T,)                                   # language models: (time, batch)
 
 
-def gluon_names(net):
-    return net._collect_params_with_prefix()
-
-
 @pytest.mark.parametrize('name', MODELS)
 def test_names_are_gluons_in_order_with_the_same_parameters(name):
     net = build(name)
-    found = list(gp.named_parameters(net, remove_duplicate=False))
-    expected = gluon_names(net)
-    assert [n for n, _ in found] == list(expected)
-    assert all(expected[n] is p for n, p in found)
+    names = nets.assert_gluons_names(net)
     renamed = '.attention_cell.proj_key.weight' if 'lstm' not in name else '._unfused.0.'
-    assert any(renamed in n for n, _ in found)
+    assert any(renamed in n for n in names)
 
 
 @pytest.mark.parametrize('name', ['bert_12_768_12', 'awd_lstm_lm_1150', 'standard_lstm_lm_200'])
@@ -80,13 +74,13 @@ def test_summary_counts_what_a_brute_force_count_finds(name):
     if name.startswith('bert'):
         net.infer_shape(*inputs(name))                  # shapes without allocating them
     result = gp.summary(net, file=None)
-    unique = list({id(p): p for p in gluon_names(net).values()}.values())
+    unique = list({id(p): p for p in nets.gluon_names(net).values()}.values())
     assert result.unknown_params == 0
     assert result.total_params == sum(prod(p.shape) for p in unique)
     assert result.trainable_params == sum(prod(p.shape) for p in unique if p.grad_req != 'null')
     assert result.total_bytes == sum(prod(p.shape) * onp.dtype(p.dtype).itemsize for p in unique)
     rows = [row.path for row in result.rows if row.kind == 'param']
-    assert sorted(rows) == sorted(gluon_names(net))
+    assert sorted(rows) == sorted(nets.gluon_names(net))
     assert result.ties == TIES[name]
 
 

@@ -17,18 +17,6 @@ from gluonparams.tree import leaves
 import nets
 
 
-def gluon_names(net):
-    return net._collect_params_with_prefix()
-
-
-def assert_gluons_names(net):
-    found = list(gp.named_parameters(net, remove_duplicate=False))
-    expected = gluon_names(net)
-    assert [n for n, _ in found] == list(expected)
-    assert all(expected[n] is p for n, p in found)
-    return [n for n, _ in found]
-
-
 RECURRENT = [(layer, bidirectional, layers) for layer in ('lstm', 'gru', 'rnn')
              for bidirectional in (False, True) for layers in (1, 2)]
 
@@ -37,7 +25,7 @@ RECURRENT = [(layer, bidirectional, layers) for layer in ('lstm', 'gru', 'rnn')
                          ids=[f'{c}-{"bi" if b else "uni"}-{n}' for c, b, n in RECURRENT])
 def test_mxnet_rnn_layers_have_gluons_names(layer, bidirectional, layers):
     net = nets.recurrent(layer=layer, bidirectional=bidirectional, num_layers=layers)
-    names = assert_gluons_names(net)
+    names = nets.assert_gluons_names(net)
     if _compat.HAS_GLOBAL_NAMES:          # 1.x: the layer renames its per-gate parameters
         cell = f'{layers - 1}.r_cell.' if bidirectional else f'{layers - 1}.'
         assert f'1._unfused.{cell}h2h_bias' in names
@@ -48,14 +36,14 @@ def test_mxnet_rnn_layers_have_gluons_names(layer, bidirectional, layers):
 def test_an_lstm_with_projection_has_gluons_names():
     net = nn.HybridSequential()
     net.add(rnn.LSTM(8, num_layers=2, input_size=4, projection_size=5))
-    names = assert_gluons_names(net)
+    names = nets.assert_gluons_names(net)
     assert not _compat.HAS_GLOBAL_NAMES or '0._unfused.1.h2r_weight' in names
 
 
 @pytest.mark.parametrize('name', ['resnet18_v1', 'mobilenetv2_0.25', 'densenet121',
                                   'squeezenet1.1', 'inceptionv3'])
 def test_model_zoo_networks_have_gluons_names(name):
-    assert_gluons_names(_compat.model_zoo_get(name))
+    nets.assert_gluons_names(_compat.model_zoo_get(name))
 
 
 def test_each_overriding_block_is_asked_once_and_never_changed():
@@ -71,7 +59,7 @@ def test_each_overriding_block_is_asked_once_and_never_changed():
 
     nets.PostProcess._collect_params_with_prefix = spy
     try:
-        names = assert_gluons_names(net)
+        names = nets.assert_gluons_names(net)
     finally:
         nets.PostProcess._collect_params_with_prefix = original
     assert len(asked) == 2 and asked[0] is not block and asked[1] is block   # ours, Gluon's
@@ -97,7 +85,7 @@ def test_owners_are_the_blocks_registering_each_parameter():
 
 def test_a_hidden_child_is_in_no_name_and_get_says_so():
     net = nets.overriding(cls=nets.HidesChild)
-    names = assert_gluons_names(net)
+    names = nets.assert_gluons_names(net)
     assert names == ['0.weight', '0.bias', '1.keep.weight', '1.keep.bias', '2.weight', '2.bias']
     with pytest.warns(gp.NameWarning, match=r"'1.frozen.weight' is the attribute path of a "
                                             r"parameter that Gluon does not name"):
@@ -120,11 +108,11 @@ def test_get_takes_gluons_names_below_a_renamed_prefix_and_warns_on_attribute_pa
                          ids=[c.__name__ for c in nets.OVERRIDING] + ['root'])
 def test_summary_select_and_ties_use_gluons_names(cls):
     net = nets.overriding(cls=cls)
-    names = assert_gluons_names(net)
+    names = nets.assert_gluons_names(net)
     result = gp.summary(net, file=None)
     rows = [row for row in result.rows if row.kind == 'param']
     assert sorted(row.path for row in rows) == sorted(names)
-    unique = {id(p): p for p in gluon_names(net).values()}
+    unique = {id(p): p for p in nets.gluon_names(net).values()}
     assert result.total_params == sum(prod(p.shape) for p in unique.values())
     blocks = [row.path for row in result.rows if row.kind == 'block']
     assert blocks == [path for path, _ in gp.named_blocks(net, remove_duplicate=False)]
@@ -140,17 +128,17 @@ def test_an_override_that_refuses_stand_ins_is_asked_on_the_block_itself():
     net = nets.overriding(cls=nets.ExactTypes)
     with warnings.catch_warnings():
         warnings.simplefilter('error')        # exact, so nothing to warn about
-        assert assert_gluons_names(net)[2:4] == ['1.xd.weight', '1.xd.bias']
+        assert nets.assert_gluons_names(net)[2:4] == ['1.xd.weight', '1.xd.bias']
 
 
 def test_mxnet_1_rnn_layers_of_11_layers_are_named_by_attribute_with_the_reason(tmp_path):
     net = nn.HybridSequential()
     net.add(nn.Embedding(10, 4), rnn.LSTM(4, num_layers=11, input_size=4))
     if not _compat.HAS_GLOBAL_NAMES:          # 2.0 fuses them, and names them fine
-        assert assert_gluons_names(net) == ['0.weight', '1.rnn_param']
+        assert nets.assert_gluons_names(net) == ['0.weight', '1.rnn_param']
         return
     with pytest.raises(AttributeError):       # Gluon cannot name them (nor save them)
-        gluon_names(net)
+        nets.gluon_names(net)
     reason = (r"LSTM at '1' cannot name its parameters: .* \(MXNet 1.9.1's RNN layers name "
               r"layers 0 to 9 only, with a one-digit pattern, and this one has 11 layers\)\. "
               r"Gluon's save_parameters and load_parameters fail on this network")
@@ -186,7 +174,7 @@ def test_the_same_block_twice_below_an_override_has_both_paths():
     block = Twice()
     paths = {leaf.name: leaf.owner_path for leaf in leaves(block)}
     assert paths['a.weight'] == 'a' and paths['again.weight'] == 'again'
-    assert assert_gluons_names(block)[-1] == 'scale'
+    assert nets.assert_gluons_names(block)[-1] == 'scale'
 
 
 @pytest.mark.skipif(_compat.HAS_GLOBAL_NAMES, reason='MXNet 1.x has no select argument')
@@ -200,7 +188,7 @@ def test_an_override_passing_mxnet_2_select_to_its_children_keeps_it():
         def _collect_params_with_prefix(self, prefix='', select=None):
             return super()._collect_params_with_prefix(prefix, r'.*weight$')
 
-    names = assert_gluons_names(WeightsOnly())
+    names = nets.assert_gluons_names(WeightsOnly())
     assert names == ['d.weight', 'e.weight']
 
 
@@ -210,7 +198,7 @@ def test_share_ties_overriding_blocks_by_gluons_names(cls):
     first, second = cls(), cls()
     net.add(first, second)
     gp.share(second, first)
-    names = assert_gluons_names(net)
+    names = nets.assert_gluons_names(net)
     groups = gp.tie_groups(net)
     own = [n for n in names if n.startswith('0.')]
     assert groups == [[n, '1' + n[1:]] for n in own]

@@ -9,25 +9,16 @@ from gluonparams.zoo import build
 import nets
 
 
-def _structural(net):
-    """Gluon's own structural names: collect_params() (2.0), _collect_params_with_prefix (1.x)."""
-    return net._collect_params_with_prefix()
-
-
 @pytest.mark.parametrize('make', list(nets.ALL.values()), ids=list(nets.ALL))
 def test_named_parameters_equal_gluons_names_order_and_objects(make, device):
-    net = make(device)
-    ours = list(gp.named_parameters(net, remove_duplicate=False))
-    theirs = list(_structural(net).items())
-    assert [n for n, _ in ours] == [n for n, _ in theirs]
-    assert all(a is b for (_, a), (_, b) in zip(ours, theirs))
+    nets.assert_gluons_names(make(device))
 
 
 def test_named_parameters_equal_collect_params_on_resnet():
     net, _ = build('resnet18_v1')
     ours = list(gp.named_parameters(net, remove_duplicate=False))
     theirs = list(net.collect_params().items()) if hasattr(net, 'share_parameters') \
-        else list(_structural(net).items())
+        else list(nets.gluon_names(net).items())
     assert [n for n, _ in ours] == [n for n, _ in theirs]
     assert all(a is b for (_, a), (_, b) in zip(ours, theirs))
     assert ours[0][0] == 'features.0.weight'
