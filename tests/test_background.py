@@ -271,6 +271,20 @@ def test_options_and_networks_are_checked_at_the_call(tmp_path):
     assert list(tmp_path.iterdir()) == [] and not _background._writing
 
 
+def test_a_bad_trainer_is_refused_before_the_save_in_flight_is_touched(tmp_path, gate):
+    old, new = layered(seed=1), layered(seed=2)
+    path = tmp_path / 'n.safetensors'
+    gp.save(old, path)
+    handle = gp.save(new, path, background=True)
+    assert gate.reached.wait(60)
+    with pytest.raises(gp.OptionError, match='trainer= must be a gluon.Trainer, found str'):
+        gp.save(old, path, trainer='adam', in_flight='cancel')
+    assert not handle.done()                  # neither cancelled nor waited for
+    gate.open()
+    handle.wait()
+    assert found(path, old=old, new=new) == 'new' and leftovers(path) == []
+
+
 # --- errors are never lost ----------------------------------------------------------
 
 def test_a_failure_raises_at_wait_every_time_and_once_at_the_next_save(tmp_path, monkeypatch):

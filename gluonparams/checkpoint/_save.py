@@ -117,6 +117,8 @@ def save(block: gluon.Block, path: PathLike, *, fsync: bool = True,
     path = os.fspath(path)
     format_of(path)
     meta = _check_metadata(metadata)
+    if trainer is not None:
+        optimizer.optimizer_of(trainer)     # a Trainer, checked before any save is touched
     check_option('in_flight', in_flight, IN_FLIGHT)
     if not isinstance(background, bool):
         raise OptionError(f'background must be True or False, found {background!r}')
