@@ -142,12 +142,14 @@ def load(block: gluon.Block, path: PathLike, *, device: Any = None, strict: bool
 
     Raises:
         CheckpointError: a bad or corrupt file, a mismatch with ``strict=True``, or
-            names the network ties that the file stores with different values; with
-            ``trainer=``, another optimizer or scheduler class than the file's; a
-            Trainer that updates the parameters on the servers of a distributed
-            KVStore once it has started (load before its first step, or build it with
-            ``update_on_kvstore=False``); with ``kvstore``, on every worker when some
-            workers could not read or load it.
+            names the network ties that the file stores with different values; the
+            background save the load waited for failed (the file holds the previous
+            checkpoint, which a second load reads); with ``trainer=``, another
+            optimizer or scheduler class than the file's; a Trainer that updates the
+            parameters on the servers of a distributed KVStore once it has started
+            (load before its first step, or build it with ``update_on_kvstore=False``);
+            with ``kvstore``, on every worker when some workers could not read or load
+            it.
         ReplicaError: with ``kvstore``, the replicas differ after loading.
         DistributedError: with ``kvstore``, a worker did not answer within ``timeout``.
 
@@ -165,13 +167,13 @@ def load(block: gluon.Block, path: PathLike, *, device: Any = None, strict: bool
         >>> print(gp.load(net, 'step100.safetensors', trainer=trainer).optimizer)
         optimizer Adam: restored 6, missing 0, unexpected 0, mismatched 0, num_update 0
     """
-    wait_for(os.fspath(path))      # a background save writing it: read what it writes
     if kvstore is not None:
         return load_on_every_worker(
-            kvstore, os.fspath(path), partial(inspect, path),
+            kvstore, os.fspath(path), partial(_readable, os.fspath(path)),
             partial(load, block, path, device=device, strict=strict, select=select,
                     trainer=trainer, rename=rename, symbol=symbol),
             partial(check_replicas, block, kvstore=kvstore, timeout=timeout), timeout=timeout)
+    wait_for(os.fspath(path))      # a background save writing it: read what it writes
     path = os.fspath(path)
     fmt = format_of(path)
     check_option('strict', strict, (True, False))
@@ -217,6 +219,13 @@ def load(block: gluon.Block, path: PathLike, *, device: Any = None, strict: bool
                       UserWarning, stacklevel=2)
     return LoadReport(path, [n for a in plan.assignments for n in a.names], plan.missing,
                       plan.unexpected, plan.mismatched, restored, plan.matched_by)
+
+
+def _readable(path: str) -> None:
+    """What every worker checks before any loads (``kvstore=``): a background save
+    writing ``path`` (rank 0's) ended well, and the file's header reads."""
+    wait_for(path)
+    inspect(path)
 
 
 def _check_not_on_servers(path: str, assignments: list[Assignment]) -> None:
