@@ -1,7 +1,9 @@
 """Checkpoint files by path: writing one atomically, reading tensors' values, checking
 checksums. The format comes from the path (:func:`.formats.format_of`)."""
 
+import os
 from concurrent.futures import ThreadPoolExecutor
+from typing import Union
 
 import numpy as onp
 
@@ -11,7 +13,9 @@ from ._io import CheckpointFile
 from ._model import TensorInfo, WriteItem
 from .formats import format_of
 
-__all__ = ['check_checksums', 'read_into', 'read_values', 'write_file']
+__all__ = ['PathLike', 'check_checksums', 'read_into', 'read_values', 'write_file']
+
+PathLike = Union[str, 'os.PathLike[str]']      # what the public functions take as a path
 
 
 def write_file(path: str, items: list[WriteItem], meta: dict[str, str], fsync: bool) -> None:

@@ -27,12 +27,11 @@ from ..select import as_matcher
 from ..tree import named_groups
 from . import optimizer
 from ._background import wait_for
-from ._files import check_checksums, read_into, read_values
+from ._files import PathLike, check_checksums, read_into, read_values
 from ._inspect import inspect
 from ._io import CheckpointFile
 from ._match import Rename, as_renamer, describe_rules
 from ._plan import Assignment, make_plan, param_shape
-from ._save import PathLike
 from ._symbol import beside, variables
 from .formats import format_of
 from .optimizer import OptimizerReport
