@@ -166,14 +166,21 @@ def load(block: gluon.Block, path: PathLike, *, device: Any = None, strict: bool
         >>> print(gp.load(net, 'step100.safetensors', trainer=trainer).optimizer)
         optimizer Adam: restored 6, missing 0, unexpected 0, mismatched 0, num_update 0
     """
+    path = os.fspath(path)
+    here = partial(_load_here, block, path, device=device, strict=strict, select=select,
+                   trainer=trainer, rename=rename, symbol=symbol)
     if kvstore is not None:
         return load_on_every_worker(
-            kvstore, os.fspath(path), partial(_readable, os.fspath(path)),
-            partial(load, block, path, device=device, strict=strict, select=select,
-                    trainer=trainer, rename=rename, symbol=symbol),
+            kvstore, path, partial(_readable, path), here,
             partial(check_replicas, block, kvstore=kvstore, timeout=timeout), timeout=timeout)
-    wait_for(os.fspath(path))      # a background save writing it: read what it writes
-    path = os.fspath(path)
+    wait_for(path)                 # a background save writing it: read what it writes
+    return here()
+
+
+def _load_here(block: gluon.Block, path: str, *, device: Any, strict: bool, select: Any,
+               trainer: gluon.Trainer | None, rename: Rename,
+               symbol: PathLike | None) -> LoadReport:
+    """This process's load, once any background save writing ``path`` has ended."""
     fmt = format_of(path)
     check_option('strict', strict, (True, False))
     devices = as_devices(device) if device is not None else None
@@ -209,13 +216,13 @@ def load(block: gluon.Block, path: PathLike, *, device: Any = None, strict: bool
     if plan.untied:
         warnings.warn(f'{path}: the file ties {", ".join(map(str, plan.untied))} but the network '
                       f'does not: each of these names got the stored value; tie them if they '
-                      f'should stay one parameter while training', UserWarning, stacklevel=2)
+                      f'should stay one parameter while training', UserWarning, stacklevel=3)
     if restored is not None and restored.fresh:
         warnings.warn(f'{path}: the file holds no optimizer state (saved without trainer=): '
                       f'the Trainer keeps its {restored.optimizer} state as it was, so '
                       f'momentum, moments and update counts start fresh; save with '
                       f'gp.save(net, path, trainer=trainer) to resume exactly',
-                      UserWarning, stacklevel=2)
+                      UserWarning, stacklevel=3)
     return LoadReport(path, [n for a in plan.assignments for n in a.names], plan.missing,
                       plan.unexpected, plan.mismatched, restored, plan.matched_by)
 
