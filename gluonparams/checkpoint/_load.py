@@ -192,7 +192,6 @@ def _load_here(block: gluon.Block, path: str, *, device: Any, strict: bool, sele
     else:                             # found beside the file: read if a rule needs it
         symbol_path = beside(path)
         order = None if symbol_path is None else partial(variables, symbol_path)
-    _compat.sync()
     groups = named_groups(block)
     if matcher is not None and not any(matcher(n) for _, names in groups for n in names):
         raise PatternError(f'select={select!r} matches no parameter of the network')
@@ -277,10 +276,14 @@ def _copies_differ(first: onp.ndarray, other: onp.ndarray) -> str | None:
 
 
 def _fill_all(cf: CheckpointFile, assignments: list[Assignment], devices) -> None:
+    """Move every parameter to ``devices``, wait for MXNet's engine once (the moves and
+    whatever was queued before the load), then fill each: straight into its host memory
+    where every copy lives there, else through MXNet."""
+    for a in assignments:
+        _place(a.param, devices)
     _compat.sync()
     direct: list[tuple[Assignment, list[onp.ndarray]]] = []
     for a in assignments:
-        _place(a.param, devices)
         found = [_compat.host_array(x) for _, x in _compat.param_arrays(a.param)]
         views = [v for v in found if v is not None]
         if views and len(views) == len(found):
@@ -300,7 +303,6 @@ def _place(param: gluon.Parameter, devices) -> None:
         return
     if {_compat.device_name(d) for d in current} != {_compat.device_name(d) for d in devices}:
         _compat.reset_device(param, devices)
-        _compat.sync()
 
 
 def _fill_direct(cf: CheckpointFile, a: Assignment, views: list[onp.ndarray]) -> None:
