@@ -27,7 +27,7 @@ from ..select import as_matcher
 from ..tree import named_groups
 from . import optimizer
 from ._background import wait_for
-from ._files import PathLike, check_checksums, read_into, read_values
+from ._files import PathLike, check_checksums, read_into, read_stretch, read_values
 from ._inspect import inspect
 from ._io import CheckpointFile
 from ._match import Rename, as_renamer, describe_rules
@@ -314,9 +314,8 @@ def _fill_direct(cf: CheckpointFile, a: Assignment, views: list[onp.ndarray]) ->
 
 def _read_assigned(cf: CheckpointFile, a: Assignment, out: onp.ndarray) -> None:
     """Fill ``out`` (the parameter's shape and dtype, C-contiguous) with its value."""
-    if a.window is not None:
-        start, stop = a.window
-        out.reshape(-1)[:] = read_values(cf, a.source).reshape(-1)[start:stop]
+    if a.window is not None:          # a stretch of a fused vector: its bytes only
+        read_stretch(cf, a.source, a.window[0], out)
     elif a.parts:
         flat, at = out.reshape(-1), 0
         for part in a.parts:
