@@ -24,7 +24,7 @@ import mxnet as mx
 import numpy as onp
 import pytest
 from mxnet import autograd, gluon
-from test_checkpoint import DTYPES, FORMATS, AllDtypes, Shapes, fill_random, random_bits
+from test_checkpoint import DTYPES, FORMATS, AllDtypes, Shapes, fill_random, random_bits, values_of
 from test_faults import found, layered, leftovers
 from test_trainer_state import BATCH, batches, build, other, values
 
@@ -276,6 +276,20 @@ def test_options_and_networks_are_checked_at_the_call(tmp_path):
     assert list(tmp_path.iterdir()) == [] and not _background._writing
 
 
+def test_a_bad_trainer_is_refused_before_the_save_in_flight_is_touched(tmp_path, gate):
+    old, new = layered(seed=1), layered(seed=2)
+    path = tmp_path / 'n.safetensors'
+    gp.save(old, path)
+    handle = gp.save(new, path, background=True)
+    assert gate.reached.wait(60)
+    with pytest.raises(gp.OptionError, match='trainer= must be a gluon.Trainer, found str'):
+        gp.save(old, path, trainer='adam', in_flight='cancel')
+    assert not handle.done()                  # neither cancelled nor waited for
+    gate.open()
+    handle.wait()
+    assert found(path, old=old, new=new) == 'new' and leftovers(path) == []
+
+
 # --- errors are never lost ----------------------------------------------------------
 
 def test_a_failure_raises_at_wait_every_time_and_once_at_the_next_save(tmp_path, monkeypatch):
@@ -302,6 +316,31 @@ def test_a_failure_raises_at_wait_every_time_and_once_at_the_next_save(tmp_path,
     assert not other.exists()
     gp.save(new, other)                       # raised once: this one goes ahead
     assert found(path, old=old, new=new) == 'old' and leftovers(path) == []
+
+
+def test_a_load_that_waited_for_a_failed_save_raises_and_changes_nothing(tmp_path, gate,
+                                                                         monkeypatch):
+    old, new = layered(seed=1), layered(seed=2)
+    path = tmp_path / 'n.safetensors'
+    gp.save(old, path)
+    gp.save(new, path, background=True)
+    assert gate.reached.wait(60)
+    fresh = layered(seed=3)
+    before = values_of(fresh)
+    with monkeypatch.context() as patch:
+        faults.Hooks('enospc', 1).install(partial(patch.setattr, raising=False))  # its next call
+        gate.open(after=0.3)
+        with pytest.raises(gp.CheckpointError, match=rf'^cannot load {path}: the background save '
+                                                     rf'writing it failed, so it still holds the '
+                                                     rf'previous checkpoint \(load again to read '
+                                                     rf'that one\); background save: cannot save '
+                                                     rf'{path}: .*No space left on device'):
+            gp.load(fresh, path)
+    after = values_of(fresh)
+    assert all(after[n][0].tobytes() == before[n][0].tobytes() for n in before)
+    assert found(path, old=old, new=new) == 'old' and leftovers(path) == []
+    with pytest.raises(gp.CheckpointError, match='1 earlier background save failed'):
+        gp.save(new, path)                    # still raised once by the next save
 
 
 def test_a_killed_writer_thread_is_an_error_and_the_previous_file_stays(tmp_path, gate):
@@ -438,3 +477,22 @@ def test_a_single_process_kvstore_saves_in_the_background(tmp_path):
     assert not _background._failed           # reported through the KVStore's workers only
     gp.save(net, tmp_path / 'two.safetensors', kvstore=kv)
     assert os.path.exists(tmp_path / 'two.safetensors')
+
+
+def test_with_a_kvstore_the_wait_for_a_failed_save_is_part_of_every_workers_check(
+        tmp_path, gate, monkeypatch):
+    kv = mx.kv.create('local')
+    old, new = layered(seed=1), layered(seed=2)
+    path = tmp_path / 'n.safetensors'
+    gp.save(old, path, kvstore=kv)
+    handle = gp.save(new, path, kvstore=kv, background=True)
+    assert gate.reached.wait(60)
+    with monkeypatch.context() as patch:
+        faults.Hooks('enospc', 1).install(partial(patch.setattr, raising=False))
+        gate.open(after=0.3)
+        with pytest.raises(gp.CheckpointError, match=rf'^cannot load {path}: the background '
+                                                     rf'save writing it failed'):
+            gp.load(layered(), path, kvstore=kv)
+    with pytest.raises(gp.CheckpointError, match='No space left on device'):
+        handle.wait()
+    assert found(path, old=old, new=new) == 'old'

@@ -463,6 +463,20 @@ def test_load_moves_an_initialized_network_to_the_devices_asked(tmp_path):
     assert_same_values(net, other)
 
 
+@pytest.mark.parametrize('where', [None, 'cpu(1)', ['cpu(0)', 'cpu(1)']])
+def test_a_load_waits_for_the_engine_twice_however_many_parameters_move(
+        where, tmp_path, monkeypatch):
+    net = nn.Sequential()
+    net.add(*[nn.Dense(4, in_units=4) for _ in range(20)])
+    zoo.initialize(net)
+    gp.save(net, tmp_path / 'net.safetensors')
+    waits = []
+    real = _compat.sync
+    monkeypatch.setattr(_compat, 'sync', lambda: waits.append(1) or real())
+    gp.load(net, tmp_path / 'net.safetensors', device=where)
+    assert len(waits) == 2                 # before the host views are written, and after
+
+
 def hybrid_tied():
     net = nn.HybridSequential()
     shared = nn.Dense(8, in_units=8, activation='relu')

@@ -315,10 +315,18 @@ def settle(path: str, in_flight: str) -> None:
 
 
 def wait_for(path: str) -> None:
-    """Wait for the background save writing ``path``, if any (a load reads it after)."""
+    """Wait for the background save writing ``path``, if any (a load reads it after).
+
+    Raises:
+        CheckpointError: that save failed, so ``path`` holds the previous checkpoint,
+            not the values the load was waiting for; the failure is raised at the next
+            save too, as any other.
+    """
     writer = _writing_to(path)
-    if writer is not None:
-        writer.result()
+    if writer is not None and writer.result() is not None:
+        raise CheckpointError(f'cannot load {path}: the background save writing it failed, so '
+                              f'it still holds the previous checkpoint (load again to read '
+                              f'that one); {failure_text(writer)}') from writer.error
 
 
 def _writing_to(path: str) -> Writer | None:

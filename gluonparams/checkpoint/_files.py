@@ -1,7 +1,9 @@
 """Checkpoint files by path: writing one atomically, reading tensors' values, checking
 checksums. The format comes from the path (:func:`.formats.format_of`)."""
 
+import os
 from concurrent.futures import ThreadPoolExecutor
+from typing import Union
 
 import numpy as onp
 
@@ -11,7 +13,10 @@ from ._io import CheckpointFile
 from ._model import TensorInfo, WriteItem
 from .formats import format_of
 
-__all__ = ['check_checksums', 'read_into', 'read_values', 'write_file']
+__all__ = ['PathLike', 'check_checksums', 'read_into', 'read_stretch', 'read_values',
+           'write_file']
+
+PathLike = Union[str, 'os.PathLike[str]']      # what the public functions take as a path
 
 
 def write_file(path: str, items: list[WriteItem], meta: dict[str, str], fsync: bool) -> None:
@@ -34,6 +39,16 @@ def read_into(cf: CheckpointFile, tensor: TensorInfo, out: onp.ndarray) -> None:
     """Fill ``out`` (the tensor's dtype and shape, C-contiguous) with its values."""
     if tensor.nbytes:
         format_of(cf.path).read_into(cf, tensor, out)
+
+
+def read_stretch(cf: CheckpointFile, tensor: TensorInfo, start: int, out: onp.ndarray) -> None:
+    """Fill ``out`` (the tensor's dtype, C-contiguous) with the tensor's elements from
+    ``start`` on, in C order: only those bytes where they lie in the file as they are;
+    a tensor compressed in a zip member is decompressed whole."""
+    if tensor.offset is None:
+        out.reshape(-1)[:] = read_values(cf, tensor).reshape(-1)[start:start + out.size]
+    elif out.size:
+        cf.readinto(tensor.offset + start * out.itemsize, out, 'its data', tensor.name)
 
 
 def check_checksums(cf: CheckpointFile, tensors: list[TensorInfo]) -> None:

@@ -6,10 +6,9 @@ from typing import Any
 
 from .._html import report_html
 
-from ._files import check_checksums
+from ._files import PathLike, check_checksums
 from ._io import CheckpointFile
 from ._model import CheckpointInfo
-from ._save import PathLike
 from .formats import format_of
 
 __all__ = ['VerifyReport', 'inspect', 'verify']

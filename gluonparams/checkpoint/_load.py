@@ -27,12 +27,11 @@ from ..select import as_matcher
 from ..tree import named_groups
 from . import optimizer
 from ._background import wait_for
-from ._files import check_checksums, read_into, read_values
+from ._files import PathLike, check_checksums, read_into, read_stretch, read_values
 from ._inspect import inspect
 from ._io import CheckpointFile
 from ._match import Rename, as_renamer, describe_rules
 from ._plan import Assignment, make_plan, param_shape
-from ._save import PathLike
 from ._symbol import beside, variables
 from .formats import format_of
 from .optimizer import OptimizerReport
@@ -142,12 +141,14 @@ def load(block: gluon.Block, path: PathLike, *, device: Any = None, strict: bool
 
     Raises:
         CheckpointError: a bad or corrupt file, a mismatch with ``strict=True``, or
-            names the network ties that the file stores with different values; with
-            ``trainer=``, another optimizer or scheduler class than the file's; a
-            Trainer that updates the parameters on the servers of a distributed
-            KVStore once it has started (load before its first step, or build it with
-            ``update_on_kvstore=False``); with ``kvstore``, on every worker when some
-            workers could not read or load it.
+            names the network ties that the file stores with different values; the
+            background save the load waited for failed (the file holds the previous
+            checkpoint, which a second load reads); with ``trainer=``, another
+            optimizer or scheduler class than the file's; a Trainer that updates the
+            parameters on the servers of a distributed KVStore once it has started
+            (load before its first step, or build it with ``update_on_kvstore=False``);
+            with ``kvstore``, on every worker when some workers could not read or load
+            it.
         ReplicaError: with ``kvstore``, the replicas differ after loading.
         DistributedError: with ``kvstore``, a worker did not answer within ``timeout``.
 
@@ -165,14 +166,21 @@ def load(block: gluon.Block, path: PathLike, *, device: Any = None, strict: bool
         >>> print(gp.load(net, 'step100.safetensors', trainer=trainer).optimizer)
         optimizer Adam: restored 6, missing 0, unexpected 0, mismatched 0, num_update 0
     """
-    wait_for(os.fspath(path))      # a background save writing it: read what it writes
+    path = os.fspath(path)
+    here = partial(_load_here, block, path, device=device, strict=strict, select=select,
+                   trainer=trainer, rename=rename, symbol=symbol)
     if kvstore is not None:
         return load_on_every_worker(
-            kvstore, os.fspath(path), partial(inspect, path),
-            partial(load, block, path, device=device, strict=strict, select=select,
-                    trainer=trainer, rename=rename, symbol=symbol),
+            kvstore, path, partial(_readable, path), here,
             partial(check_replicas, block, kvstore=kvstore, timeout=timeout), timeout=timeout)
-    path = os.fspath(path)
+    wait_for(path)                 # a background save writing it: read what it writes
+    return here()
+
+
+def _load_here(block: gluon.Block, path: str, *, device: Any, strict: bool, select: Any,
+               trainer: gluon.Trainer | None, rename: Rename,
+               symbol: PathLike | None) -> LoadReport:
+    """This process's load, once any background save writing ``path`` has ended."""
     fmt = format_of(path)
     check_option('strict', strict, (True, False))
     devices = as_devices(device) if device is not None else None
@@ -184,7 +192,6 @@ def load(block: gluon.Block, path: PathLike, *, device: Any = None, strict: bool
     else:                             # found beside the file: read if a rule needs it
         symbol_path = beside(path)
         order = None if symbol_path is None else partial(variables, symbol_path)
-    _compat.sync()
     groups = named_groups(block)
     if matcher is not None and not any(matcher(n) for _, names in groups for n in names):
         raise PatternError(f'select={select!r} matches no parameter of the network')
@@ -208,15 +215,22 @@ def load(block: gluon.Block, path: PathLike, *, device: Any = None, strict: bool
     if plan.untied:
         warnings.warn(f'{path}: the file ties {", ".join(map(str, plan.untied))} but the network '
                       f'does not: each of these names got the stored value; tie them if they '
-                      f'should stay one parameter while training', UserWarning, stacklevel=2)
+                      f'should stay one parameter while training', UserWarning, stacklevel=3)
     if restored is not None and restored.fresh:
         warnings.warn(f'{path}: the file holds no optimizer state (saved without trainer=): '
                       f'the Trainer keeps its {restored.optimizer} state as it was, so '
                       f'momentum, moments and update counts start fresh; save with '
                       f'gp.save(net, path, trainer=trainer) to resume exactly',
-                      UserWarning, stacklevel=2)
+                      UserWarning, stacklevel=3)
     return LoadReport(path, [n for a in plan.assignments for n in a.names], plan.missing,
                       plan.unexpected, plan.mismatched, restored, plan.matched_by)
+
+
+def _readable(path: str) -> None:
+    """What every worker checks before any loads (``kvstore=``): a background save
+    writing ``path`` (rank 0's) ended well, and the file's header reads."""
+    wait_for(path)
+    inspect(path)
 
 
 def _check_not_on_servers(path: str, assignments: list[Assignment]) -> None:
@@ -262,10 +276,14 @@ def _copies_differ(first: onp.ndarray, other: onp.ndarray) -> str | None:
 
 
 def _fill_all(cf: CheckpointFile, assignments: list[Assignment], devices) -> None:
+    """Move every parameter to ``devices``, wait for MXNet's engine once (the moves and
+    whatever was queued before the load), then fill each: straight into its host memory
+    where every copy lives there, else through MXNet."""
+    for a in assignments:
+        _place(a.param, devices)
     _compat.sync()
     direct: list[tuple[Assignment, list[onp.ndarray]]] = []
     for a in assignments:
-        _place(a.param, devices)
         found = [_compat.host_array(x) for _, x in _compat.param_arrays(a.param)]
         views = [v for v in found if v is not None]
         if views and len(views) == len(found):
@@ -285,7 +303,6 @@ def _place(param: gluon.Parameter, devices) -> None:
         return
     if {_compat.device_name(d) for d in current} != {_compat.device_name(d) for d in devices}:
         _compat.reset_device(param, devices)
-        _compat.sync()
 
 
 def _fill_direct(cf: CheckpointFile, a: Assignment, views: list[onp.ndarray]) -> None:
@@ -297,9 +314,8 @@ def _fill_direct(cf: CheckpointFile, a: Assignment, views: list[onp.ndarray]) ->
 
 def _read_assigned(cf: CheckpointFile, a: Assignment, out: onp.ndarray) -> None:
     """Fill ``out`` (the parameter's shape and dtype, C-contiguous) with its value."""
-    if a.window is not None:
-        start, stop = a.window
-        out.reshape(-1)[:] = read_values(cf, a.source).reshape(-1)[start:stop]
+    if a.window is not None:          # a stretch of a fused vector: its bytes only
+        read_stretch(cf, a.source, a.window[0], out)
     elif a.parts:
         flat, at = out.reshape(-1), 0
         for part in a.parts:

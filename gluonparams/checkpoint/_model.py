@@ -19,7 +19,8 @@ from .._version import __version__
 from ._render import render_checkpoint, render_checkpoint_html
 
 __all__ = ['DTYPES', 'OPTIMIZER_KEY', 'OPTIMIZER_PREFIX', 'CheckpointInfo', 'OptimizerInfo',
-           'TensorInfo', 'WriteItem', 'check_dtype', 'own_versions', 'split_optimizer']
+           'TensorInfo', 'WriteItem', 'check_dtype', 'nbytes_of', 'own_versions',
+           'split_optimizer']
 
 # The dtypes MXNet parameters use and every format here can hold.
 DTYPES = ('bool', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64',
@@ -50,6 +51,12 @@ def check_dtype(dtype: Any) -> onp.dtype | None:
 
 
 _ARRAY_DTYPES: dict[Any, onp.dtype | None] = {}
+
+
+def nbytes_of(dtype: Any, shape: Any) -> int:
+    """Bytes of an array of ``dtype`` and ``shape`` (dimensions as a header gives them:
+    Python integers, any size)."""
+    return onp.dtype(dtype).itemsize * prod(shape)
 
 
 def own_versions() -> tuple[str, str]:

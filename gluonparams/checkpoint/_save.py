@@ -3,7 +3,7 @@
 import os
 from collections.abc import Callable, Mapping
 from functools import partial
-from typing import Any, Literal, Union, overload
+from typing import Any, Literal, overload
 
 import numpy as onp
 from mxnet import gluon
@@ -16,17 +16,15 @@ from ..errors import CheckpointError, OptionError, check_option
 from ..tree import named_groups
 from . import optimizer
 from ._background import IN_FLIGHT, SaveHandle, Snapshot, Writer, settle
-from ._files import write_file
+from ._files import PathLike, write_file
 from ._model import OPTIMIZER_KEY, WriteItem, check_dtype
 from .formats import format_of
 
-__all__ = ['PathLike', 'save']
+__all__ = ['save']
 
 # How a save reads an array: its memory when it is written (after waiting for MXNet's
 # engine), or a snapshot's copy (Snapshot.take).
 Take = Callable[[Any], Callable[[], onp.ndarray]]
-
-PathLike = Union[str, 'os.PathLike[str]']
 
 
 @overload
@@ -117,6 +115,8 @@ def save(block: gluon.Block, path: PathLike, *, fsync: bool = True,
     path = os.fspath(path)
     format_of(path)
     meta = _check_metadata(metadata)
+    if trainer is not None:
+        optimizer.optimizer_of(trainer)     # a Trainer, checked before any save is touched
     check_option('in_flight', in_flight, IN_FLIGHT)
     if not isinstance(background, bool):
         raise OptionError(f'background must be True or False, found {background!r}')

@@ -9,6 +9,7 @@ import numpy as onp
 from .._arrays import Difference, difference
 from .._text import shape_text
 from ._files import check_checksums, read_values, write_file
+from ._inspect import inspect
 from ._io import CheckpointFile
 from ._model import OPTIMIZER_KEY, CheckpointInfo, TensorInfo, WriteItem
 from .formats import format_of
@@ -140,7 +141,7 @@ def convert(src: str, dst: str, *, fsync: bool = True) -> CheckpointInfo:
         [['1.weight', '2.weight'], ['1.bias', '2.bias']]
     """
     src, dst = os.fspath(src), os.fspath(dst)
-    fmt = format_of(dst)
+    format_of(dst)                    # an unknown extension: refused before reading src
     with CheckpointFile(src) as cf:
         info = format_of(src).read_header(cf)
         state = _optimizer_tensors(info)
@@ -151,8 +152,7 @@ def convert(src: str, dst: str, *, fsync: bool = True) -> CheckpointInfo:
         items = _items(cf, info) + [WriteItem(t.name, onp.dtype(t.dtype), t.shape,
                                               partial(read_values, cf, t)) for t in state]
         write_file(dst, items, meta, fsync)
-    with CheckpointFile(dst) as cf:
-        return fmt.read_header(cf)
+    return inspect(dst)
 
 
 def _items(cf: CheckpointFile, info: CheckpointInfo) -> list[WriteItem]:

@@ -30,6 +30,7 @@ from .._model import (
     TensorInfo,
     WriteItem,
     check_dtype,
+    nbytes_of,
     own_versions,
     split_optimizer,
 )
@@ -116,9 +117,7 @@ def _member(cf: CheckpointFile, archive: zipfile.ZipFile, info: zipfile.ZipInfo)
     else:
         raise cf.error(f'zip compression method {info.compress_type} is not supported; '
                        f'numpy writes stored or deflated members', name)
-    nbytes = dtype.itemsize
-    for d in shape:
-        nbytes *= d
+    nbytes = nbytes_of(dtype, shape)
     if nbytes != info.file_size - header_length:
         raise cf.error(f'shape {shape} of {dtype.name} needs {nbytes:,} bytes but its zip '
                        f'member holds {info.file_size - header_length:,}', name)

@@ -35,10 +35,15 @@ from .._model import (
     CheckpointInfo,
     TensorInfo,
     WriteItem,
+    nbytes_of,
     own_versions,
     split_optimizer,
 )
 from . import npz
+# a tensor's values and checksum: npz's reads cover both variants (the legacy binary's
+# bytes lie plain at their offset, as a stored zip member's do)
+from .npz import read_into as read_into
+from .npz import stored_crc32 as stored_crc32
 
 __all__ = ['NAME', 'read_header', 'read_into', 'stored_crc32', 'write']
 
@@ -63,16 +68,6 @@ def read_header(cf: CheckpointFile) -> CheckpointInfo:
     if head in (b'PK\x03\x04', b'PK\x05\x06'):
         return npz.read_header(cf, fmt='params (MXNet 2.0 NPZ)')
     return _read_legacy(cf)
-
-
-def read_into(cf: CheckpointFile, tensor: TensorInfo, out: onp.ndarray) -> None:
-    """A tensor's values (the NPZ variant's members through :mod:`.npz`)."""
-    npz.read_into(cf, tensor, out)
-
-
-def stored_crc32(cf: CheckpointFile, tensor: TensorInfo) -> int | None:
-    """The CRC-32 of a tensor's checked bytes (the NPZ variant's through :mod:`.npz`)."""
-    return npz.stored_crc32(cf, tensor)
 
 
 class _Cursor:
@@ -157,9 +152,7 @@ def _read_array(cur: _Cursor, index: int):
         raise cur.cf.error(f'dtype flag {flag} is not one parameters use ({known})',
                            tensor)
     dtype = _FLAGS[flag]
-    nbytes = onp.dtype(dtype).itemsize
-    for d in shape:
-        nbytes *= d
+    nbytes = nbytes_of(dtype, shape)
     cur.cf.check_range(cur.at, nbytes, f'shape {shape} of {dtype}', tensor)
     offset = cur.at
     cur.at += nbytes
@@ -221,9 +214,7 @@ def _after_name(cf: CheckpointFile, name: str, entry, sums) -> TensorInfo:
     if not valid:
         raise cf.error('its footer entry (dtype, shape, offset) is malformed: the file is '
                        'corrupt', name)
-    nbytes = onp.dtype(dtype).itemsize
-    for d in shape:
-        nbytes *= d
+    nbytes = nbytes_of(dtype, shape)
     cf.check_range(offset, nbytes, f'shape {shape} of {dtype}', name)
     return TensorInfo(name, dtype, shape, nbytes, offset, _crc(cf, name, sums), offset, nbytes)
 

@@ -18,7 +18,14 @@ import numpy as onp
 from ...errors import CheckpointError
 from .._atomic import preallocate
 from .._io import CheckpointFile, Later, check_no_overlap, write_all
-from .._model import CheckpointInfo, TensorInfo, WriteItem, own_versions, split_optimizer
+from .._model import (
+    CheckpointInfo,
+    TensorInfo,
+    WriteItem,
+    nbytes_of,
+    own_versions,
+    split_optimizer,
+)
 from ._contract import read_stored_into as read_into
 from ._contract import stored_bytes_crc32 as stored_crc32
 
@@ -93,9 +100,7 @@ def _tensor(cf: CheckpointFile, name: str, entry: Any, start: int) -> TensorInfo
         raise cf.error(f'data_offsets {offsets!r} is not a pair [begin, end] with '
                        f'0 <= begin <= end', name)
     dtype = _CODES[code]
-    nbytes = onp.dtype(dtype).itemsize
-    for d in shape:
-        nbytes *= d
+    nbytes = nbytes_of(dtype, shape)
     if offsets[1] - offsets[0] != nbytes:
         raise cf.error(f'shape {tuple(shape)} of {dtype} needs {nbytes:,} bytes but its '
                        f'data_offsets span {offsets[1] - offsets[0]:,}: the header is wrong',
