@@ -5,7 +5,7 @@ from typing import List, Optional
 from tabulate import tabulate
 
 from ._html import TreeHtml, TreeRow, escape
-from ._text import shape_text, size_text, to_ascii, tree_prefixes
+from ._text import shape_text, size_text, tree_prefixes
 
 
 def _count_text(row) -> str:
@@ -61,7 +61,7 @@ _CELLS = {'Output': lambda r: r.output_shape or '',
           'Global name': lambda r: r.global_name or ''}
 
 
-def render_tree(summary, ascii: bool = False) -> str:
+def render_tree(summary) -> str:
     rows = summary.rows
     header = _columns(rows)
     table = [header] + [[prefix + _label(row)] + [_CELLS[h](row) for h in header[1:-1]]
@@ -74,8 +74,7 @@ def render_tree(summary, ascii: bool = False) -> str:
                  for c, (cell, w) in enumerate(zip(line, widths))]
         lines.append('  '.join(cells).rstrip())
     rule = '─' * max(len(line) for line in lines)
-    text = '\n'.join([lines[0], rule] + lines[1:] + [rule] + footer(summary))
-    return to_ascii(text) if ascii else text
+    return '\n'.join([lines[0], rule] + lines[1:] + [rule] + footer(summary))
 
 
 def footer(summary) -> List[str]:

@@ -7,7 +7,8 @@ same in the tree, in an error message and on the command line.
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ['ASCII', 'first_of', 'shape_text', 'size_text', 'to_ascii', 'tree_prefixes']
+__all__ = ['ASCII', 'first_of', 'for_stream', 'shape_text', 'size_text', 'to_ascii',
+           'tree_prefixes']
 
 # Box drawing and typography, and the ASCII drawn where an output cannot encode them.
 ASCII = str.maketrans({'├': '|', '└': '`', '│': '|', '─': '-', '→': '>', '×': 'x',
@@ -17,6 +18,17 @@ ASCII = str.maketrans({'├': '|', '└': '`', '│': '|', '─': '-', '→': '>
 def to_ascii(text: str) -> str:
     """``text`` with box-drawing characters and arrows replaced by ASCII ones."""
     return text.translate(ASCII)
+
+
+def for_stream(text: str, stream: Any) -> str:
+    """``text``, or its ASCII form (:func:`to_ascii`) where ``stream``'s encoding cannot
+    encode it (``PYTHONIOENCODING=ascii``, a C locale); a stream without an encoding is
+    taken as UTF-8."""
+    try:
+        text.encode(getattr(stream, 'encoding', None) or 'utf-8')
+    except (UnicodeEncodeError, LookupError):
+        return to_ascii(text)
+    return text
 
 
 def shape_text(shape: Sequence[int | None] | None) -> str:

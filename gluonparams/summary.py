@@ -16,6 +16,7 @@ from mxnet import gluon
 from . import _compat, _names
 from ._display import AUTO, in_ipython_kernel, resolve_file
 from ._render import footer, render_html, render_table, render_tree
+from ._text import for_stream
 from .errors import OptionError
 from .select import as_matcher
 from .tree import Node, checked, groups_by_identity, walk
@@ -392,10 +393,4 @@ def _shape_text(out) -> str:
 
 def print_tree(result: Summary, file: TextIO) -> None:
     """Print the tree to ``file``, in ASCII where its encoding lacks box drawing."""
-    text = render_tree(result)
-    encoding = getattr(file, 'encoding', None) or 'utf-8'
-    try:
-        text.encode(encoding)
-    except (UnicodeEncodeError, LookupError):
-        text = render_tree(result, ascii=True)
-    print(text, file=file)
+    print(for_stream(render_tree(result), file), file=file)

@@ -2,7 +2,8 @@
 
 import pytest
 
-from gluonparams._text import first_of, shape_text, size_text, to_ascii, tree_prefixes
+from gluonparams._text import (first_of, for_stream, shape_text, size_text, to_ascii,
+                               tree_prefixes)
 
 
 @pytest.mark.parametrize('shape, text', [((8, 20), '(8, 20)'), ((8,), '(8,)'), ((), '()'),
@@ -37,3 +38,13 @@ def test_tree_prefixes_draw_branches_from_depths():
 def test_to_ascii_replaces_every_drawing_character():
     text = to_ascii('├─ └─ │ → × · …')
     assert text == '|- `- | > x - .' and text.isascii()
+
+
+def test_for_stream_keeps_the_text_where_the_stream_can_encode_it():
+    class Out:
+        def __init__(self, encoding):
+            self.encoding = encoding
+    assert for_stream('2 × Dense', Out('utf-8')) == '2 × Dense'
+    assert for_stream('2 × Dense', Out('ascii')) == '2 x Dense'
+    assert for_stream('2 × Dense', Out('no-such-codec')) == '2 x Dense'
+    assert for_stream('2 × Dense', object()) == '2 × Dense'   # no encoding: UTF-8
