@@ -1,6 +1,6 @@
 """Renderings of a Summary: the tree the deck draws (text and HTML) and a flat table."""
 
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from tabulate import tabulate
 
@@ -19,14 +19,19 @@ def _count_text(row) -> str:
     return text + ' +?' if row.unknown else text
 
 
-def _label(row) -> str:
+def _name_type(row) -> Tuple[str, str]:
+    """A row's name and what it is: ``('0', 'Dense')``, ``('1-3', '3 × BasicBlockV1')``
+    for a folded run, ``('', 'Sequential')`` for the root, ``('weight', '')``."""
     if row.kind == 'param':
-        return row.name
-    if not row.path:
-        return row.type
+        return row.name, ''
     if row.repeat > 1:
-        return f'{row.name}-{row.last_name}: {row.repeat} × {row.type}'
-    return f'{row.name}: {row.type}'
+        return f'{row.name}-{row.last_name}', f'{row.repeat} × {row.type}'
+    return row.name, row.type
+
+
+def _label(row) -> str:
+    name, kind = _name_type(row)
+    return f'{name}: {kind}' if name and kind else name or kind
 
 
 def _folded(row) -> List[str]:
@@ -102,9 +107,7 @@ def render_html(summary, uid: Optional[str] = None, open_to: Optional[int] = Non
     rows = []
     for row in summary.rows:
         param = row.kind == 'param'
-        name, kind = (row.name, '') if param else (row.name, row.type) if row.repeat == 1 else (
-            f'{row.name}-{row.last_name}', f'{row.repeat} × {row.type}')
-        rows.append(TreeRow(row.depth, name, kind, [_CELLS[h](row) for h in header[1:-1]],
+        rows.append(TreeRow(row.depth, *_name_type(row), [_CELLS[h](row) for h in header[1:-1]],
                             key=row.path if param else None, shared_with=row.shared_with,
                             frozen=param and row.grad_req == 'null', notes=_folded(row)))
     tree = TreeHtml(header, rows, uid=uid)
@@ -126,7 +129,7 @@ def render_table(summary, tablefmt: str = 'simple') -> str:
     headers = ['Name', 'Type', 'Shape', 'Dtype', 'Grad', 'Params', 'Shared with', 'Devices']
     body = []
     for row in summary.rows:
-        body.append([row.path or '(root)', _table_type(row),
+        body.append([row.path or '(root)', _name_type(row)[1] or row.type,
                      shape_text(row.shape) if row.kind == 'param' else '',
                      row.dtype or '', row.grad_req or '', _count_text(row),
                      row.shared_with or '', ','.join(row.devices)])
@@ -136,9 +139,3 @@ def render_table(summary, tablefmt: str = 'simple') -> str:
             for line, row in zip(body, summary.rows):
                 line.append(getattr(row, attr) or '')
     return tabulate(body, headers=headers, tablefmt=tablefmt, disable_numparse=True)
-
-
-def _table_type(row) -> Optional[str]:
-    if row.kind == 'param':
-        return 'Parameter'
-    return f'{row.repeat} × {row.type}' if row.repeat > 1 else row.type
