@@ -5,7 +5,7 @@ from typing import List, Optional, Tuple
 from tabulate import tabulate
 
 from ._html import TreeHtml, TreeRow, escape
-from ._text import shape_text, size_text, tree_prefixes
+from ._text import shape_text, size_text, tree_text
 
 
 def _count_text(row) -> str:
@@ -67,19 +67,10 @@ _CELLS = {'Output': lambda r: r.output_shape or '',
 
 
 def render_tree(summary) -> str:
-    rows = summary.rows
-    header = _columns(rows)
-    table = [header] + [[prefix + _label(row)] + [_CELLS[h](row) for h in header[1:-1]]
-                        + [_notes(row)] for prefix, row in zip(tree_prefixes(rows), rows)]
-    count_col = header.index('Params')
-    widths = [max(len(line[c]) for line in table) for c in range(len(header))]
-    lines = []
-    for line in table:
-        cells = [cell.rjust(w) if c == count_col else cell.ljust(w)
-                 for c, (cell, w) in enumerate(zip(line, widths))]
-        lines.append('  '.join(cells).rstrip())
-    rule = '─' * max(len(line) for line in lines)
-    return '\n'.join([lines[0], rule] + lines[1:] + [rule] + footer(summary))
+    header = _columns(summary.rows)
+    return tree_text(header, summary.rows,
+                     lambda row: [_label(row)] + [_CELLS[h](row) for h in header[1:-1]]
+                     + [_notes(row)], footer(summary))
 
 
 def footer(summary) -> List[str]:

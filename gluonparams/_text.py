@@ -4,11 +4,11 @@ A shape, a size in bytes or a list cut after a few names, built here once, reads
 same in the tree, in an error message and on the command line.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 __all__ = ['ASCII', 'first_of', 'for_stream', 'shape_text', 'size_text', 'to_ascii',
-           'tree_prefixes']
+           'tree_prefixes', 'tree_text']
 
 # Box drawing and typography, and the ASCII drawn where an output cannot encode them.
 ASCII = str.maketrans({'├': '|', '└': '`', '│': '|', '─': '-', '→': '>', '×': 'x',
@@ -90,3 +90,19 @@ def tree_prefixes(rows: Sequence[Any]) -> list[str]:
         prefixes[i] = ''.join(stems) + ('└─ ' if last[i] else '├─ ')
         stems.append('   ' if last[i] else '│  ')
     return prefixes
+
+
+def tree_text(header: Sequence[str], rows: Sequence[Any], cells: Callable[[Any], list[str]],
+              footer: Sequence[str], right: str = 'Params') -> str:
+    """The text tree: ``header``, a rule, each row's branch drawing (:func:`tree_prefixes`)
+    and ``cells(row)`` (its label first), a rule, the ``footer`` lines. Columns are two
+    spaces apart, the ``right`` column aligned right, the others left."""
+    table = [list(header)] + [[prefix + first] + rest for prefix, (first, *rest)
+                              in zip(tree_prefixes(rows), map(cells, rows))]
+    count_col = header.index(right)
+    widths = [max(len(line[c]) for line in table) for c in range(len(header))]
+    lines = ['  '.join(cell.rjust(w) if c == count_col else cell.ljust(w)
+                       for c, (cell, w) in enumerate(zip(line, widths))).rstrip()
+             for line in table]
+    rule = '─' * max(len(line) for line in lines)
+    return '\n'.join([lines[0], rule] + lines[1:] + [rule] + list(footer))
