@@ -1,6 +1,6 @@
 """Renderings of a Summary: the tree the deck draws (text and HTML) and a flat table."""
 
-from typing import List, Optional, Tuple
+from typing import List, Tuple
 
 from tabulate import tabulate
 
@@ -91,7 +91,7 @@ def footer(summary) -> List[str]:
     return lines
 
 
-def render_html(summary, uid: Optional[str] = None, open_to: Optional[int] = None) -> str:
+def render_html(summary) -> str:
     """The tree as HTML for a notebook (see :mod:`gluonparams._html`): the tree's columns,
     blocks folding, tie marks linking to the first use, the footer's lines."""
     header = _columns(summary.rows)
@@ -101,7 +101,7 @@ def render_html(summary, uid: Optional[str] = None, open_to: Optional[int] = Non
         rows.append(TreeRow(row.depth, *_name_type(row), [_CELLS[h](row) for h in header[1:-1]],
                             key=row.path if param else None, shared_with=row.shared_with,
                             frozen=param and row.grad_req == 'null', notes=_folded(row)))
-    tree = TreeHtml(header, rows, uid=uid)
+    tree = TreeHtml(header, rows)
     lines = []
     for i, line in enumerate(footer(summary)):
         text = escape(line)
@@ -113,7 +113,7 @@ def render_html(summary, uid: Optional[str] = None, open_to: Optional[int] = Non
             text += ': ' + '; '.join(' = '.join(tree.link(n) for n in group)
                                      for group in summary.ties)
         lines.append(text)
-    return tree.render(lines, open_to)
+    return tree.render(lines)
 
 
 def render_table(summary, tablefmt: str = 'simple') -> str:

@@ -119,7 +119,7 @@ def _cells(row: _Row) -> list[str]:
             f'→ shared with {row.shared_with}' if row.shared_with else '']
 
 
-def render_checkpoint_html(info: CheckpointInfo, uid: str | None = None) -> str:
+def render_checkpoint_html(info: CheckpointInfo) -> str:
     """The tree as HTML for a notebook (the summary's renderer): stored tensors and tied
     aliases, the alias linking to the stored name; the details in the footer."""
     rows = []
@@ -131,7 +131,7 @@ def render_checkpoint_html(info: CheckpointInfo, uid: str | None = None) -> str:
                  '' if row.shared_with else f'{row.params:,}']
         rows.append(TreeRow(row.depth, row.label, cells=cells,
                             key='.'.join(path) if t else None, shared_with=row.shared_with))
-    tree = TreeHtml(_HEADER, rows, uid=uid)
+    tree = TreeHtml(_HEADER, rows)
     lines = [escape(line) for line in _footer(info, details=True)]
     lines[0] = f'<b>{lines[0]}</b>'
     if info.ties:
