@@ -150,17 +150,15 @@ def open_depth(rows: Sequence[TreeRow], budget: int = OPEN_ROWS) -> int:
 
 class TreeHtml:
     """A tree drawn as nested ``<details>``: ``header`` names the columns (the first is
-    the name, the last the notes), ``right`` those aligned right, ``grad`` the column
-    marked on frozen rows."""
+    the name, the last the notes); ``Params`` is aligned right, ``Grad`` is marked on
+    frozen rows."""
 
-    def __init__(self, header: Sequence[str], rows: Sequence[TreeRow], *,
-                 right: Sequence[str] = ('Params',), grad: str = 'Grad',
-                 uid: Optional[str] = None) -> None:
-        self.uid = uid or new_uid()
+    def __init__(self, header: Sequence[str], rows: Sequence[TreeRow]) -> None:
+        self.uid = new_uid()
         self.header = list(header)
         self.rows = list(rows)
-        self.right = {self.header.index(h) for h in right if h in self.header}
-        self.grad = self.header.index(grad) if grad in self.header else None
+        self.right = {self.header.index('Params')} if 'Params' in self.header else set()
+        self.grad = self.header.index('Grad') if 'Grad' in self.header else None
         self.ids = {r.key: f'{self.uid}-{i}' for i, r in enumerate(self.rows)
                     if r.key is not None}
         self.tied_to: Dict[str, List[str]] = {}
@@ -224,9 +222,9 @@ class TreeHtml:
             widths = [max(w, t) for w, t in zip(widths, texts)] + widths[len(texts):]
         return ' '.join(f'{w}ch' for w in widths[:-1]) + ' auto'
 
-    def render(self, footer: Sequence[str], open_to: Optional[int] = None) -> str:
+    def render(self, footer: Sequence[str]) -> str:
         """The whole output; ``footer`` lines are HTML (escape their text)."""
-        open_to = open_depth(self.rows) if open_to is None else open_to
+        open_to = open_depth(self.rows)
         body: List[str] = []
         stack: List[int] = []           # depths of the open <details>
         for i, row in enumerate(self.rows):
@@ -263,12 +261,12 @@ class TreeHtml:
 def table_html(header: Sequence[str], rows: Sequence[Sequence[str]], *,
                left: Sequence[str] = (), flagged: Sequence[bool] = (),
                titles: Sequence[Tuple[int, str]] = (), classes: Optional[Dict[int, str]] = None,
-               footer: Sequence[str] = (), uid: Optional[str] = None) -> str:
+               footer: Sequence[str] = ()) -> str:
     """A table of plain-text cells: numbers align right, ``left`` columns (and the
     first) left; a ``flagged`` row is tinted and marked; ``titles`` are
     ``(column, text)`` tooltips per row (``''``: none); ``classes`` maps a column to
     a class; ``footer`` lines are HTML."""
-    uid = uid or new_uid()
+    uid = new_uid()
     classes = classes or {}
     lefts = {header.index(h) for h in left}
     head = ''.join(f'<th class="l">{escape(h)}</th>' if i in lefts else f'<th>{escape(h)}</th>'
@@ -289,12 +287,11 @@ def table_html(header: Sequence[str], rows: Sequence[Sequence[str]], *,
             f'<div class="f">{"<br>".join(footer)}</div></div>')
 
 
-def report_html(ok: bool, status: str, parts: Sequence[Tuple[str, Sequence[str], str]],
-                uid: Optional[str] = None) -> str:
+def report_html(ok: bool, status: str, parts: Sequence[Tuple[str, Sequence[str], str]]) -> str:
     """A status line (``ok``: a check mark, else a warning sign; ``status`` plain
     text), then one foldable list per part ``(title, items, kind)``: ``kind`` ``''``
     folds it, ``'w'`` or ``'e'`` opens and colours it (an empty list is one line)."""
-    uid = uid or new_uid()
+    uid = new_uid()
     mark = '<span class="ok">&#10003;</span>' if ok else '<span class="w">&#9888;&#xFE0E;</span>'
     lines = [f'<div>{mark} {escape(status)}</div>']
     for title, items, kind in parts:

@@ -1,11 +1,11 @@
 """Renderings of a Summary: the tree the deck draws (text and HTML) and a flat table."""
 
-from typing import List, Optional
+from typing import List, Tuple
 
 from tabulate import tabulate
 
 from ._html import TreeHtml, TreeRow, escape
-from ._text import shape_text, size_text, to_ascii, tree_prefixes
+from ._text import shape_text, size_text, tree_text
 
 
 def _count_text(row) -> str:
@@ -19,14 +19,19 @@ def _count_text(row) -> str:
     return text + ' +?' if row.unknown else text
 
 
-def _label(row) -> str:
+def _name_type(row) -> Tuple[str, str]:
+    """A row's name and what it is: ``('0', 'Dense')``, ``('1-3', '3 × BasicBlockV1')``
+    for a folded run, ``('', 'Sequential')`` for the root, ``('weight', '')``."""
     if row.kind == 'param':
-        return row.name
-    if not row.path:
-        return row.type
+        return row.name, ''
     if row.repeat > 1:
-        return f'{row.name}-{row.last_name}: {row.repeat} × {row.type}'
-    return f'{row.name}: {row.type}'
+        return f'{row.name}-{row.last_name}', f'{row.repeat} × {row.type}'
+    return row.name, row.type
+
+
+def _label(row) -> str:
+    name, kind = _name_type(row)
+    return f'{name}: {kind}' if name and kind else name or kind
 
 
 def _folded(row) -> List[str]:
@@ -61,21 +66,11 @@ _CELLS = {'Output': lambda r: r.output_shape or '',
           'Global name': lambda r: r.global_name or ''}
 
 
-def render_tree(summary, ascii: bool = False) -> str:
-    rows = summary.rows
-    header = _columns(rows)
-    table = [header] + [[prefix + _label(row)] + [_CELLS[h](row) for h in header[1:-1]]
-                        + [_notes(row)] for prefix, row in zip(tree_prefixes(rows), rows)]
-    count_col = header.index('Params')
-    widths = [max(len(line[c]) for line in table) for c in range(len(header))]
-    lines = []
-    for line in table:
-        cells = [cell.rjust(w) if c == count_col else cell.ljust(w)
-                 for c, (cell, w) in enumerate(zip(line, widths))]
-        lines.append('  '.join(cells).rstrip())
-    rule = '─' * max(len(line) for line in lines)
-    text = '\n'.join([lines[0], rule] + lines[1:] + [rule] + footer(summary))
-    return to_ascii(text) if ascii else text
+def render_tree(summary) -> str:
+    header = _columns(summary.rows)
+    return tree_text(header, summary.rows,
+                     lambda row: [_label(row)] + [_CELLS[h](row) for h in header[1:-1]]
+                     + [_notes(row)], footer(summary))
 
 
 def footer(summary) -> List[str]:
@@ -96,19 +91,17 @@ def footer(summary) -> List[str]:
     return lines
 
 
-def render_html(summary, uid: Optional[str] = None, open_to: Optional[int] = None) -> str:
+def render_html(summary) -> str:
     """The tree as HTML for a notebook (see :mod:`gluonparams._html`): the tree's columns,
     blocks folding, tie marks linking to the first use, the footer's lines."""
     header = _columns(summary.rows)
     rows = []
     for row in summary.rows:
         param = row.kind == 'param'
-        name, kind = (row.name, '') if param else (row.name, row.type) if row.repeat == 1 else (
-            f'{row.name}-{row.last_name}', f'{row.repeat} × {row.type}')
-        rows.append(TreeRow(row.depth, name, kind, [_CELLS[h](row) for h in header[1:-1]],
+        rows.append(TreeRow(row.depth, *_name_type(row), [_CELLS[h](row) for h in header[1:-1]],
                             key=row.path if param else None, shared_with=row.shared_with,
                             frozen=param and row.grad_req == 'null', notes=_folded(row)))
-    tree = TreeHtml(header, rows, uid=uid)
+    tree = TreeHtml(header, rows)
     lines = []
     for i, line in enumerate(footer(summary)):
         text = escape(line)
@@ -120,14 +113,14 @@ def render_html(summary, uid: Optional[str] = None, open_to: Optional[int] = Non
             text += ': ' + '; '.join(' = '.join(tree.link(n) for n in group)
                                      for group in summary.ties)
         lines.append(text)
-    return tree.render(lines, open_to)
+    return tree.render(lines)
 
 
 def render_table(summary, tablefmt: str = 'simple') -> str:
     headers = ['Name', 'Type', 'Shape', 'Dtype', 'Grad', 'Params', 'Shared with', 'Devices']
     body = []
     for row in summary.rows:
-        body.append([row.path or '(root)', _table_type(row),
+        body.append([row.path or '(root)', _name_type(row)[1] or row.type,
                      shape_text(row.shape) if row.kind == 'param' else '',
                      row.dtype or '', row.grad_req or '', _count_text(row),
                      row.shared_with or '', ','.join(row.devices)])
@@ -137,9 +130,3 @@ def render_table(summary, tablefmt: str = 'simple') -> str:
             for line, row in zip(body, summary.rows):
                 line.append(getattr(row, attr) or '')
     return tabulate(body, headers=headers, tablefmt=tablefmt, disable_numparse=True)
-
-
-def _table_type(row) -> Optional[str]:
-    if row.kind == 'param':
-        return 'Parameter'
-    return f'{row.repeat} × {row.type}' if row.repeat > 1 else row.type

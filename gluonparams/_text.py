@@ -4,10 +4,11 @@ A shape, a size in bytes or a list cut after a few names, built here once, reads
 same in the tree, in an error message and on the command line.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-__all__ = ['ASCII', 'first_of', 'shape_text', 'size_text', 'to_ascii', 'tree_prefixes']
+__all__ = ['ASCII', 'first_of', 'for_stream', 'shape_text', 'size_text', 'to_ascii',
+           'tree_prefixes', 'tree_text']
 
 # Box drawing and typography, and the ASCII drawn where an output cannot encode them.
 ASCII = str.maketrans({'├': '|', '└': '`', '│': '|', '─': '-', '→': '>', '×': 'x',
@@ -17,6 +18,17 @@ ASCII = str.maketrans({'├': '|', '└': '`', '│': '|', '─': '-', '→': '>
 def to_ascii(text: str) -> str:
     """``text`` with box-drawing characters and arrows replaced by ASCII ones."""
     return text.translate(ASCII)
+
+
+def for_stream(text: str, stream: Any) -> str:
+    """``text``, or its ASCII form (:func:`to_ascii`) where ``stream``'s encoding cannot
+    encode it (``PYTHONIOENCODING=ascii``, a C locale); a stream without an encoding is
+    taken as UTF-8."""
+    try:
+        text.encode(getattr(stream, 'encoding', None) or 'utf-8')
+    except (UnicodeEncodeError, LookupError):
+        return to_ascii(text)
+    return text
 
 
 def shape_text(shape: Sequence[int | None] | None) -> str:
@@ -78,3 +90,19 @@ def tree_prefixes(rows: Sequence[Any]) -> list[str]:
         prefixes[i] = ''.join(stems) + ('└─ ' if last[i] else '├─ ')
         stems.append('   ' if last[i] else '│  ')
     return prefixes
+
+
+def tree_text(header: Sequence[str], rows: Sequence[Any], cells: Callable[[Any], list[str]],
+              footer: Sequence[str], right: str = 'Params') -> str:
+    """The text tree: ``header``, a rule, each row's branch drawing (:func:`tree_prefixes`)
+    and ``cells(row)`` (its label first), a rule, the ``footer`` lines. Columns are two
+    spaces apart, the ``right`` column aligned right, the others left."""
+    table = [list(header)] + [[prefix + first] + rest for prefix, (first, *rest)
+                              in zip(tree_prefixes(rows), map(cells, rows))]
+    count_col = header.index(right)
+    widths = [max(len(line[c]) for line in table) for c in range(len(header))]
+    lines = ['  '.join(cell.rjust(w) if c == count_col else cell.ljust(w)
+                       for c, (cell, w) in enumerate(zip(line, widths))).rstrip()
+             for line in table]
+    rule = '─' * max(len(line) for line in lines)
+    return '\n'.join([lines[0], rule] + lines[1:] + [rule] + list(footer))

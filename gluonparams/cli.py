@@ -8,7 +8,7 @@ from typing import Optional, Sequence
 import mxnet as mx
 
 from . import _compat, zoo
-from ._text import to_ascii
+from ._text import for_stream
 from .checkpoint import convert, diff, inspect, load, save, verify
 from .errors import GluonParamsError, OptionError, PathError, PatternError
 from .select import as_matcher, compile_matcher
@@ -60,9 +60,7 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     if args.format == 'json':
         print(json.dumps(result.to_dict(), indent=2))
     elif args.format == 'table':
-        print(result.table())
-        print()
-        print('\n'.join(result.footer()))
+        print(for_stream('\n'.join([result.table(), ''] + result.footer()), sys.stdout))
     else:
         print_tree(result, sys.stdout)
     return 0
@@ -212,12 +210,7 @@ def _show(info, fmt: str, **options) -> None:
     if fmt == 'json':
         print(json.dumps(info.to_dict(), indent=2))
         return
-    text = info.render(**options)
-    try:
-        text.encode(getattr(sys.stdout, 'encoding', None) or 'utf-8')
-    except (UnicodeEncodeError, LookupError):
-        text = to_ascii(text)
-    print(text)
+    print(for_stream(info.render(**options), sys.stdout))
 
 
 def _summary_of_file(args: argparse.Namespace) -> int:

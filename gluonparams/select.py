@@ -18,6 +18,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Unio
 
 from mxnet import gluon
 
+from ._text import first_of
 from .errors import OptionError, PatternError, check_option
 from .tree import named_parameters
 
@@ -152,9 +153,7 @@ def _some_names(names: Iterable[str], limit: int = 6) -> str:
     names = list(names)
     if not names:
         return 'the network has no parameters'
-    shown = ', '.join(repr(n) for n in names[:limit])
-    more = f' and {len(names) - limit} more' if len(names) > limit else ''
-    return f'names that exist: {shown}{more}'
+    return f'names that exist: {first_of(names, limit)}'
 
 
 def as_matcher(select_arg: Optional[Patterns]) -> Optional[Callable[[str], bool]]:

@@ -25,6 +25,7 @@ from . import _compat
 from ._html import escape, table_html
 from ._initstd import describe, expected_std, gives_zeros, resolve
 from ._moments import histogram, moments
+from ._text import shape_text
 from .devices import as_devices
 from .errors import (
     DependencyError,
@@ -90,7 +91,8 @@ class ParamStats:
         if not self.expected_std or self.std is None:
             return ''
         return (f'std {self.std:.4g} is {self.std / self.expected_std:.3g} x the '
-                f'{self.expected_std:.4g} that {self.init} implies for shape {self.shape}')
+                f'{self.expected_std:.4g} that {self.init} implies for shape '
+                f'{shape_text(self.shape)}')
 
     def to_dict(self) -> Dict[str, Any]:
         out = asdict(self)
@@ -133,8 +135,8 @@ class Stats:
         several = len({r.device for r in self.rows}) > 1
         headers = ['Name', 'Shape', 'Mean', 'Std', 'Min', 'Max', 'L2 norm', 'Zeros',
                    'NaN/Inf', 'Init std'] + (['Device'] if several else []) + ['Flags']
-        body = [[r.name, str(r.shape)] + [_number(v) for v in (r.mean, r.std, r.min, r.max,
-                                                               r.norm)]
+        body = [[r.name, shape_text(r.shape)]
+                + [_number(v) for v in (r.mean, r.std, r.min, r.max, r.norm)]
                 + [f'{r.zeros:.1%}', str(r.nonfinite), _number(r.expected_std)]
                 + ([r.device] if several else []) + [', '.join(r.flags)] for r in self.rows]
         return headers, body

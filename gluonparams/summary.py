@@ -16,9 +16,10 @@ from mxnet import gluon
 from . import _compat, _names
 from ._display import AUTO, in_ipython_kernel, resolve_file
 from ._render import footer, render_html, render_table, render_tree
+from ._text import for_stream
 from .errors import OptionError
 from .select import as_matcher
-from .tree import Node, checked, groups_by_identity, walk
+from .tree import Node, checked, groups_by_identity
 
 __all__ = ['summary', 'Summary', 'Row', 'print_tree']
 
@@ -176,8 +177,7 @@ def summary(block: gluon.Block, *inputs: Any, depth: Optional[int] = None,
             f'global_names=True shows MXNet 1.x global names such as dense0_weight; '
             f'MXNet {_compat.MXNET_VERSION} names parameters by structure only '
             f'(\'0.weight\', shown already): drop global_names=True')
-    outputs = _record_outputs(block, inputs) if inputs else None
-    rows, parents, uses = _collect(block, as_matcher(select), outputs, global_names)
+    rows, parents, uses = _collect(block, as_matcher(select), inputs, global_names)
     _aggregate(rows, parents)
     hidden = _hide(rows, parents, depth, select is not None, fold_repeats)
     result = _totals(block, rows, uses, select is not None)
@@ -188,18 +188,25 @@ def summary(block: gluon.Block, *inputs: Any, depth: Optional[int] = None,
     return result
 
 
-def _collect(block, matcher, outputs, global_names=False):
+def _collect(block, matcher, inputs=(), global_names=False):
     """One walk: a row per block and per parameter use, the parent of each row,
-    and the selected ``(name, Parameter)`` uses in Gluon's order.
+    and the selected ``(name, Parameter)`` uses in Gluon's order. With ``inputs``,
+    the network runs once between the walk and the rows, hooked on the walk's blocks:
+    the rows read the shapes it settles and the output shapes it records.
 
     Names and their order are Gluon's, also where a block renames (``_names``); each
     parameter row sits under the block registering the parameter, named below that
     block's path (the whole name where an override gave the block another prefix)."""
+    nodes: List[Node] = []
+    found = _names.collect(checked(block), nodes=nodes)    # the blocks too, in one pass
+    outputs = _record_outputs(block, nodes, inputs) if inputs else None
+    return _rows(found, nodes, matcher, outputs, global_names)
+
+
+def _rows(found, nodes, matcher, outputs, global_names):
     uses: List[Tuple[str, gluon.Parameter]] = []
     first_name: Dict[int, str] = {}
     at_block: Dict[str, List[Tuple[str, gluon.Parameter]]] = {}
-    nodes: List[Node] = []
-    found = _names.collect(checked(block), nodes=nodes)    # the blocks too, in one pass
     paths = found.paths
     for name, param in found.params.items():
         if matcher is not None and not matcher(name):
@@ -354,17 +361,17 @@ def _itemsize(dtype: str) -> int:
     return onp.dtype(dtype).itemsize
 
 
-def _record_outputs(block, inputs) -> Dict[int, List[str]]:
-    """Run the network once with forward hooks; the output shapes of each block, in
-    call order, by block identity."""
+def _record_outputs(block, nodes: List[Node], inputs) -> Dict[int, List[str]]:
+    """Run the network once with a forward hook on each distinct block of ``nodes``;
+    the output shapes of each block, in call order, by block identity."""
     seen: Dict[int, List[str]] = {}
 
     def hook(blk, _args, out):
         if not _compat.is_symbolic(out):     # a 1.x shape-inference trace, not a call
             seen.setdefault(id(blk), []).append(_shape_text(out))
 
-    handles = [node.block.register_forward_hook(hook)
-               for node in walk(block, remove_duplicate=True)]
+    blocks = {id(node.block): node.block for node in nodes}
+    handles = [blk.register_forward_hook(hook) for blk in blocks.values()]
     try:
         block(*inputs)
     finally:
@@ -392,10 +399,4 @@ def _shape_text(out) -> str:
 
 def print_tree(result: Summary, file: TextIO) -> None:
     """Print the tree to ``file``, in ASCII where its encoding lacks box drawing."""
-    text = render_tree(result)
-    encoding = getattr(file, 'encoding', None) or 'utf-8'
-    try:
-        text.encode(encoding)
-    except (UnicodeEncodeError, LookupError):
-        text = render_tree(result, ascii=True)
-    print(text, file=file)
+    print(for_stream(render_tree(result), file), file=file)

@@ -1,3 +1,4 @@
+import io
 import json
 import re
 import subprocess
@@ -40,6 +41,16 @@ def test_fold_and_input_shape(capsys):
                  '--depth', '3', '--fold']) == 0
     out = capsys.readouterr().out
     assert '(1, 1000)' in out and '× ' in out or 'x ' in out
+
+
+def test_folded_table_falls_back_to_ascii_where_stdout_cannot_encode_it(monkeypatch):
+    out = io.TextIOWrapper(io.BytesIO(), encoding='ascii')
+    monkeypatch.setattr(sys, 'stdout', out)
+    assert main(['summary', '--model', 'resnet18_v1', '--input-shape', '1,3,32,32',
+                 '--format', 'table', '--fold']) == 0
+    out.flush()
+    text = out.buffer.getvalue().decode('ascii')
+    assert re.search(r'\d+ x BasicBlockV1', text) and 'Total params: 11,699,112' in text
 
 
 def test_unknown_model_is_a_clear_error_with_exit_code_2(capsys):

@@ -138,6 +138,18 @@ def test_inputs_add_output_shapes_and_settle_deferred_shapes(device):
     assert s.total_params == 330 and s.unknown_params == 0
 
 
+def test_inputs_walk_the_network_once_and_leave_no_hook(monkeypatch):
+    net = nets.same_block_twice()
+    visits = []                     # every traversal asks each block for its children
+    real = _compat.children
+    monkeypatch.setattr(_compat, 'children', lambda b: visits.append(b) or real(b))
+    s = gp.summary(net, _compat.zeros((2, 4)), file=None)
+    outputs = [r.output_shape for r in s.rows if r.kind == 'block']
+    assert len(visits) == len(outputs)
+    assert outputs == ['(2, 2)', '(2, 8)', '(2, 8)', '(2, 8)', '(2, 2)']
+    assert all(not blk._forward_hooks for blk in [net] + [net[i] for i in range(len(net))])
+
+
 @pytest.mark.parametrize('depth', [0, 1, 2, 3, 5])
 @pytest.mark.parametrize('fold', [False, True])
 def test_visible_rows_plus_folded_rows_equal_the_total(depth, fold):

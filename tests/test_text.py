@@ -2,7 +2,8 @@
 
 import pytest
 
-from gluonparams._text import first_of, shape_text, size_text, to_ascii, tree_prefixes
+from gluonparams._text import (first_of, for_stream, shape_text, size_text, to_ascii,
+                               tree_prefixes, tree_text)
 
 
 @pytest.mark.parametrize('shape, text', [((8, 20), '(8, 20)'), ((8,), '(8,)'), ((), '()'),
@@ -37,3 +38,25 @@ def test_tree_prefixes_draw_branches_from_depths():
 def test_to_ascii_replaces_every_drawing_character():
     text = to_ascii('├─ └─ │ → × · …')
     assert text == '|- `- | > x - .' and text.isascii()
+
+
+def test_for_stream_keeps_the_text_where_the_stream_can_encode_it():
+    class Out:
+        def __init__(self, encoding):
+            self.encoding = encoding
+    assert for_stream('2 × Dense', Out('utf-8')) == '2 × Dense'
+    assert for_stream('2 × Dense', Out('ascii')) == '2 x Dense'
+    assert for_stream('2 × Dense', Out('no-such-codec')) == '2 x Dense'
+    assert for_stream('2 × Dense', object()) == '2 × Dense'   # no encoding: UTF-8
+
+
+def test_tree_text_aligns_the_count_right_between_rules():
+    class Row:
+        def __init__(self, depth, name, count):
+            self.depth, self.name, self.count = depth, name, count
+    rows = [Row(0, 'net', '1,000'), Row(1, 'weight', '8')]
+    text = tree_text(['Name', 'Params', 'Notes'], rows, lambda r: [r.name, r.count, ''],
+                     ['Total params: 1,000'])
+    assert text.splitlines() == ['Name       Params  Notes', '─' * 24,
+                                 'net         1,000', '└─ weight       8', '─' * 24,
+                                 'Total params: 1,000']

@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .._html import TreeHtml, TreeRow, escape
-from .._text import shape_text, size_text, tree_prefixes
+from .._text import shape_text, size_text, tree_text
 
 if TYPE_CHECKING:   # the model's __str__ draws with this module: no import at run time
     from ._model import CheckpointInfo, OptimizerInfo, TensorInfo
 
 __all__ = ['render_checkpoint', 'render_checkpoint_html']
+
+_HEADER = ['Name', 'Shape', 'Dtype', 'Params', 'Notes']
 
 
 @dataclass
@@ -104,25 +106,20 @@ def render_checkpoint(info: CheckpointInfo, details: bool = False,
     rows = _rows(info, keep or (lambda name: True))
     if depth is not None:
         rows = [r for r in rows if r.depth <= depth]
-    table = [['Name', 'Shape', 'Dtype', 'Params', 'Notes']]
-    for prefix, row in zip(tree_prefixes(rows), rows):
-        t = row.tensor
-        table.append([prefix + row.label, shape_text(t.shape) if t else '', t.dtype if t else '',
-                      '' if row.shared_with else f'{row.params:,}',
-                      f'→ shared with {row.shared_with}' if row.shared_with else ''])
-    widths = [max(len(line[c]) for line in table) for c in range(5)]
-    lines = ['  '.join(cell.rjust(w) if c == 3 else cell.ljust(w)
-                       for c, (cell, w) in enumerate(zip(line, widths))).rstrip()
-             for line in table]
-    rule = '─' * max(len(line) for line in lines)
     footer = _footer(info, details)
     if keep is not None:
         footer[0] = f'Selected params: {rows[0].params:,} of {info.total_params:,}'
-    text = '\n'.join([lines[0], rule] + lines[1:] + [rule] + footer)
-    return text
+    return tree_text(_HEADER, rows, _cells, footer)
 
 
-def render_checkpoint_html(info: CheckpointInfo, uid: str | None = None) -> str:
+def _cells(row: _Row) -> list[str]:
+    t = row.tensor
+    return [row.label, shape_text(t.shape) if t else '', t.dtype if t else '',
+            '' if row.shared_with else f'{row.params:,}',
+            f'→ shared with {row.shared_with}' if row.shared_with else '']
+
+
+def render_checkpoint_html(info: CheckpointInfo) -> str:
     """The tree as HTML for a notebook (the summary's renderer): stored tensors and tied
     aliases, the alias linking to the stored name; the details in the footer."""
     rows = []
@@ -134,7 +131,7 @@ def render_checkpoint_html(info: CheckpointInfo, uid: str | None = None) -> str:
                  '' if row.shared_with else f'{row.params:,}']
         rows.append(TreeRow(row.depth, row.label, cells=cells,
                             key='.'.join(path) if t else None, shared_with=row.shared_with))
-    tree = TreeHtml(['Name', 'Shape', 'Dtype', 'Params', 'Notes'], rows, uid=uid)
+    tree = TreeHtml(_HEADER, rows)
     lines = [escape(line) for line in _footer(info, details=True)]
     lines[0] = f'<b>{lines[0]}</b>'
     if info.ties:
