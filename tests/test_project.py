@@ -127,9 +127,12 @@ def test_tox_matrix_pins_the_same_mxnet_as_the_extras():
     extras = cfg['options.extras_require']
     assert deps['mx20-cpu'] == extras['cpu'].strip() and deps['mx20-gpu'] == extras['gpu'].strip()
     assert deps == {'mx19-cpu': 'mxnet==1.9.1', 'mx20-cpu': 'mxnet==2.0.0b1',
-                    'mx19-gpu': 'mxnet-cu112==1.9.1', 'mx20-gpu': 'mxnet-cu112==2.0.0b1'}
+                    'mx19-gpu': 'mxnet-cu112==1.9.1', 'mx20-gpu': 'mxnet-cu112==2.0.0b1',
+                    'mx19': 'gluonnlp==0.10.0'}
     assert 'numpy<1.24' in tox['testenv']['deps'].split()
-    assert tox['testenv']['set_env'].split() == ['gpu:', 'GLUONPARAMS_REQUIRE_GPU', '=', '1']
+    assert tox['testenv']['set_env'].split() == ['gpu:', 'GLUONPARAMS_REQUIRE_GPU', '=', '1',
+                                                 'mx19:', 'GLUONPARAMS_REQUIRE_GLUONNLP', '=', '1']
+    assert 'GLUONPARAMS_OTHER_MXNET_PYTHON' in tox['testenv']['passenv'].split()
 
 
 # --- the README and the documentation site ---
