@@ -32,6 +32,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from math import prod
 from typing import Any
@@ -147,8 +148,7 @@ class Writer:
         self.cancelled = False
         self._stop = threading.Event()
         self._finished = threading.Event()
-        self._items = [WriteItem(i.name, i.dtype, i.shape, partial(self._next, i.values),
-                                 i.aliases) for i in items]
+        self._items = [replace(i, values=partial(self._next, i.values)) for i in items]
         self._meta, self._fsync = meta, fsync
         self._thread = threading.Thread(target=self._run, daemon=True,
                                         name=f'gluonparams save {os.path.basename(path)}')
@@ -169,11 +169,11 @@ class Writer:
 
     def outcome(self) -> BaseException | None:
         """With ``kvstore=``: the error, which the KVStore's workers now report."""
-        self._finished.wait()
+        error = self.result()
         with _lock:
             if self in _failed:
                 _failed.remove(self)
-        return self.error
+        return error
 
     def _next(self, values: Callable[[], onp.ndarray]) -> onp.ndarray:
         if self._stop.is_set():
