@@ -51,6 +51,7 @@ __all__ = ['IN_FLIGHT', 'KEEP_FREE', 'SaveHandle', 'Snapshot', 'Writer', 'host_r
 
 IN_FLIGHT = ('wait', 'cancel')        # what a new save does to the one writing its path
 KEEP_FREE = (0.10, 512 << 20)         # a snapshot leaves a device this share (and bytes) free
+_UNREAD: Any = object()               # host memory not read yet (read at the first host copy)
 
 
 class Snapshot:
@@ -60,8 +61,8 @@ class Snapshot:
         self.path = path
         self.bytes: dict[str, int] = {}     # device name -> bytes copied there
         self._room: dict[int, int] = {}     # GPU id -> bytes the snapshot may still take
-        self._host: int | None = None       # host memory it may still take (None: unknown)
-        self._host_read = False
+        self._host: int | None = _UNREAD    # host memory it may still take (None: unknown)
+        self._host_taken = 0                # bytes copied to host memory
 
     def take(self, arr: Any) -> Callable[[], onp.ndarray]:
         """Queue a copy of ``arr``; the function the writer calls for its values."""
@@ -86,17 +87,19 @@ class Snapshot:
         return True
 
     def _take_host(self, nbytes: int) -> None:
-        if not self._host_read:
-            self._host, self._host_read = host_room(), True
+        if self._host is _UNREAD:
+            self._host = host_room()
+        self._host_taken += nbytes
         if self._host is None:
             return
         if nbytes > self._host:
-            taken = sum(self.bytes.values()) + nbytes
+            share, least = KEEP_FREE
             raise CheckpointError(
                 f'cannot save {self.path} in the background: its snapshot needs more host '
-                f'memory than the system has available ({taken / 2**20:,.0f} MiB so far; a '
-                f'background save keeps 10% of the memory, at least 512 MiB, free); save with '
-                f'background=False, which writes from the parameters\' own memory')
+                f'memory than the system has available ({self._host_taken / 2**20:,.0f} MiB '
+                f'so far; a background save keeps {share:.0%} of the memory, at least '
+                f'{least >> 20} MiB, free); save with background=False, which writes from '
+                f'the parameters\' own memory')
         self._host -= nbytes
 
 
