@@ -41,7 +41,7 @@ import numpy as onp
 
 from .. import _compat
 from .._arrays import host_values
-from ..distributed import RankZeroSave
+from ..distributed import RankZeroSave, earlier_failures
 from ..errors import CheckpointError, OptionError
 from ._files import write_file
 from ._model import WriteItem
@@ -311,10 +311,7 @@ def settle(path: str, in_flight: str) -> None:
         failed = [w for w in _failed if not w.shared]
         _failed[:] = [w for w in _failed if w.shared]
     if failed:
-        listed = '; '.join(failure_text(w) for w in failed)
-        raise CheckpointError(f'{len(failed)} earlier background save{"s" * (len(failed) > 1)} '
-                              f'failed: {listed}. This save was not started; call it again '
-                              f'to save') from failed[0].error
+        raise earlier_failures([failure_text(w) for w in failed]) from failed[0].error
 
 
 def wait_for(path: str) -> None:

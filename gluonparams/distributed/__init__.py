@@ -20,6 +20,7 @@ worker that does not answer within ``timeout`` seconds makes the others raise
 from ._channel import Channel as Channel
 from ._rank0 import Job as Job
 from ._rank0 import RankZeroSave as RankZeroSave
+from ._rank0 import earlier_failures as earlier_failures
 from ._rank0 import save_from_rank0 as save_from_rank0
 from ._rank0 import start_from_rank0 as start_from_rank0
 from ._workers import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT
@@ -28,4 +29,5 @@ from ._workers import check_workers as check_workers
 from ._workers import load_on_every_worker as load_on_every_worker
 
 __all__ = ['DEFAULT_TIMEOUT', 'Channel', 'Job', 'RankZeroSave', 'WorkerDivergence',
-           'check_workers', 'load_on_every_worker', 'save_from_rank0', 'start_from_rank0']
+           'check_workers', 'earlier_failures', 'load_on_every_worker', 'save_from_rank0',
+           'start_from_rank0']
