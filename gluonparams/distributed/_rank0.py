@@ -30,8 +30,6 @@ class Job(Protocol):
     """Rank 0's side of a background save: prepared (the snapshot taken), then started
     once every worker has arrived."""
 
-    path: str
-
     def start(self) -> None:
         """Start writing."""
 
