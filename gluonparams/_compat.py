@@ -346,7 +346,7 @@ def host_array(arr: Any) -> Optional[onp.ndarray]:
     Reading or writing it bypasses MXNet's engine: call ``mx.nd.waitall()`` first.
     Returns ``None`` for an array on a GPU and for a non-dense (sparse) array.
     """
-    if array_device(arr).device_type not in _HOST_DEVICE_TYPES:
+    if not is_host_device(array_device(arr)):
         return None
     if getattr(arr, 'stype', 'default') != 'default':
         return None

@@ -14,7 +14,7 @@ import mxnet as mx
 from mxnet import gluon
 
 from . import _compat
-from ._arrays import difference
+from ._arrays import difference, host_values
 from .distributed import DEFAULT_TIMEOUT, check_workers
 from .errors import DeviceError, ReplicaError
 from .tree import named_groups, named_parameters
@@ -219,7 +219,7 @@ def check_replicas(block: gluon.Block, *, device: Any = None, kvstore: Any = Non
         return check_workers(block, kvstore, partial(check_replicas, block, device=device),
                              timeout=timeout)
     wanted = None if device is None else [_compat.device_name(d) for d in as_devices(device)]
-    mx.nd.waitall()
+    _compat.sync()
     checked: Dict[str, List[str]] = {}
     found: List[Divergence] = []
     seen_devices: set = set()
@@ -245,11 +245,12 @@ def _copies(param: gluon.Parameter) -> List[Tuple[str, Any]]:
 
 
 def _compare(name: str, also: List[str], copies: List[Tuple[str, Any]]) -> List[Divergence]:
-    """Each copy after the first whose bits differ from the first's."""
-    reference_device, reference = copies[0][0], copies[0][1].asnumpy()
+    """Each copy after the first whose bits differ from the first's (read after the
+    engine has finished: host copies in place)."""
+    reference_device, reference = copies[0][0], host_values(copies[0][1])
     out = []
     for device, arr in copies[1:]:
-        found = difference(reference, arr.asnumpy())
+        found = difference(reference, host_values(arr))
         if found is not None:
             out.append(Divergence(name, list(also), reference_device, device, found.differing,
                                   found.size, found.max_abs, found.nan_mismatch))

@@ -19,7 +19,7 @@ from mxnet import gluon
 from . import _compat, _why
 from ._text import first_of, shape_text
 from .errors import NameWarning, OptionError, PathError, ShareError, TieError
-from .tree import Leaf, get, groups_by_identity, leaves, named_parameters
+from .tree import get, groups_by_identity, leaves, named_parameters
 
 __all__ = [
     'assert_tied',
@@ -99,23 +99,19 @@ def _missing(block: gluon.Block, name: Any, everything: Mapping[str, Any]) -> st
         return f'not a name: expected a string such as "0.weight", found {type(name).__name__}'
     close = difflib.get_close_matches(name, list(everything), n=3)
     hint = f'; did you mean {", ".join(repr(c) for c in close)}?' if close else ''
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore', NameWarning)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always', NameWarning)
+        try:
             found = get(block, name)
-    except PathError as e:
-        return f'no such parameter ({e}){hint}'
-    if isinstance(found, gluon.Parameter):
-        gluon_name = next(n for n, v in everything.items() if _param_of(v) is found)
-        return (f'an attribute path, not Gluon\'s name for the parameter: use '
-                f'{gluon_name!r} (the name save_parameters writes)')
+        except PathError as e:
+            return f'no such parameter ({e}){hint}'
+    if isinstance(found, gluon.Parameter):   # an attribute path: get's warning says why
+        said = next((str(w.message) for w in caught if issubclass(w.category, NameWarning)),
+                    f'{name!r} is an attribute path, not Gluon\'s name for the parameter')
+        return said.removeprefix(f'{name!r} is ')
     inside = [n for n in everything if n.startswith(name + '.')] if name else list(everything)
     return (f'a block ({type(found).__name__}), not a parameter; its parameters: '
             f'{first_of(inside, 8) or "none"}')
-
-
-def _param_of(value: Any) -> Any:
-    return value.param if isinstance(value, Leaf) else value
 
 
 def check_ties(block: gluon.Block, expected: Iterable[Sequence[str]]) -> None:

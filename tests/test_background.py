@@ -197,6 +197,16 @@ def test_a_snapshot_that_would_not_fit_in_host_memory_is_refused(tmp_path, monke
     gp.save(net, tmp_path / 'n.safetensors', background=True).wait()
 
 
+def test_the_refusal_counts_host_copies_only_and_says_what_is_kept_free(monkeypatch):
+    monkeypatch.setattr(_background, 'host_room', lambda: 1 << 20)
+    snapshot = _background.Snapshot('x')
+    snapshot.bytes['gpu(0)'] = 5 << 30                     # copies on a GPU take no host memory
+    snapshot.take(mx.nd.zeros((1 << 18,), ctx=mx.cpu(1)))  # 1 MiB: all the room there is
+    with pytest.raises(gp.CheckpointError, match=r'\(2 MiB so far; a background save keeps 10% '
+                                                 r'of the memory, at least 512 MiB, free\)'):
+        snapshot.take(mx.nd.zeros((1 << 18,), ctx=mx.cpu(1)))
+
+
 # --- the handle, one save per path --------------------------------------------------
 
 def test_wait_done_path_and_what_the_snapshot_took(tmp_path, gate):

@@ -242,6 +242,23 @@ def test_a_block_name_lists_its_parameters():
         gp.assert_tied(net, '0', '0.0.weight')
 
 
+@pytest.mark.parametrize('cls, path, said', [
+    (nets.RenameChildPrefix, '1.body.weight', "Gluon names '1.sub_body.weight'"),
+    (nets.HidesChild, '1.frozen.weight', 'Gluon does not name'),
+], ids=['renamed', 'hidden'])
+def test_an_attribute_path_is_an_error_that_gives_gluons_name_or_says_there_is_none(
+        cls, path, said):
+    net = nets.overriding(cls=cls)
+    reason = f"{path!r}: the attribute path of a parameter that {said}"
+    with pytest.raises(gp.TieError, match=reason):
+        gp.assert_tied(net, path, '0.weight')
+    with pytest.raises(gp.TieError, match=f"expected {path!r} to be tied to '0.weight': "
+                                          f"the attribute path of a parameter that {said}"):
+        gp.check_ties(net, [[path, '0.weight']])
+    with pytest.raises(ShareError, match=reason):
+        gp.share(net, {path: net[0].weight})
+
+
 def test_check_ties_catches_a_partly_expected_group():
     net = nets.same_block_twice()
     with pytest.raises(gp.TieError, match=r"unexpected tie: '1.weight', '2.weight' are one "

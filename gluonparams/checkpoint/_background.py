@@ -32,6 +32,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from math import prod
 from typing import Any
@@ -40,7 +41,7 @@ import numpy as onp
 
 from .. import _compat
 from .._arrays import host_values
-from ..distributed import RankZeroSave
+from ..distributed import RankZeroSave, earlier_failures
 from ..errors import CheckpointError, OptionError
 from ._files import write_file
 from ._model import WriteItem
@@ -50,6 +51,7 @@ __all__ = ['IN_FLIGHT', 'KEEP_FREE', 'SaveHandle', 'Snapshot', 'Writer', 'host_r
 
 IN_FLIGHT = ('wait', 'cancel')        # what a new save does to the one writing its path
 KEEP_FREE = (0.10, 512 << 20)         # a snapshot leaves a device this share (and bytes) free
+_UNREAD: Any = object()               # host memory not read yet (read at the first host copy)
 
 
 class Snapshot:
@@ -59,8 +61,8 @@ class Snapshot:
         self.path = path
         self.bytes: dict[str, int] = {}     # device name -> bytes copied there
         self._room: dict[int, int] = {}     # GPU id -> bytes the snapshot may still take
-        self._host: int | None = None       # host memory it may still take (None: unknown)
-        self._host_read = False
+        self._host: int | None = _UNREAD    # host memory it may still take (None: unknown)
+        self._host_taken = 0                # bytes copied to host memory
 
     def take(self, arr: Any) -> Callable[[], onp.ndarray]:
         """Queue a copy of ``arr``; the function the writer calls for its values."""
@@ -85,17 +87,19 @@ class Snapshot:
         return True
 
     def _take_host(self, nbytes: int) -> None:
-        if not self._host_read:
-            self._host, self._host_read = host_room(), True
+        if self._host is _UNREAD:
+            self._host = host_room()
+        self._host_taken += nbytes
         if self._host is None:
             return
         if nbytes > self._host:
-            taken = sum(self.bytes.values()) + nbytes
+            share, least = KEEP_FREE
             raise CheckpointError(
                 f'cannot save {self.path} in the background: its snapshot needs more host '
-                f'memory than the system has available ({taken / 2**20:,.0f} MiB so far; a '
-                f'background save keeps 10% of the memory, at least 512 MiB, free); save with '
-                f'background=False, which writes from the parameters\' own memory')
+                f'memory than the system has available ({self._host_taken / 2**20:,.0f} MiB '
+                f'so far; a background save keeps {share:.0%} of the memory, at least '
+                f'{least >> 20} MiB, free); save with background=False, which writes from '
+                f'the parameters\' own memory')
         self._host -= nbytes
 
 
@@ -147,8 +151,7 @@ class Writer:
         self.cancelled = False
         self._stop = threading.Event()
         self._finished = threading.Event()
-        self._items = [WriteItem(i.name, i.dtype, i.shape, partial(self._next, i.values),
-                                 i.aliases) for i in items]
+        self._items = [replace(i, values=partial(self._next, i.values)) for i in items]
         self._meta, self._fsync = meta, fsync
         self._thread = threading.Thread(target=self._run, daemon=True,
                                         name=f'gluonparams save {os.path.basename(path)}')
@@ -169,11 +172,11 @@ class Writer:
 
     def outcome(self) -> BaseException | None:
         """With ``kvstore=``: the error, which the KVStore's workers now report."""
-        self._finished.wait()
+        error = self.result()
         with _lock:
             if self in _failed:
                 _failed.remove(self)
-        return self.error
+        return error
 
     def _next(self, values: Callable[[], onp.ndarray]) -> onp.ndarray:
         if self._stop.is_set():
@@ -308,10 +311,7 @@ def settle(path: str, in_flight: str) -> None:
         failed = [w for w in _failed if not w.shared]
         _failed[:] = [w for w in _failed if w.shared]
     if failed:
-        listed = '; '.join(failure_text(w) for w in failed)
-        raise CheckpointError(f'{len(failed)} earlier background save{"s" * (len(failed) > 1)} '
-                              f'failed: {listed}. This save was not started; call it again '
-                              f'to save') from failed[0].error
+        raise earlier_failures([failure_text(w) for w in failed]) from failed[0].error
 
 
 def wait_for(path: str) -> None:

@@ -14,12 +14,11 @@ These are collective calls: every worker makes the same call, in the same order.
 Each decision (which parameters differ, whether a worker failed) is taken from data
 every worker holds after the exchange, so every worker raises the same error. A
 worker that does not answer within ``timeout`` seconds makes the others raise
-:class:`~gluonparams.errors.DistributedError` (see :class:`Channel`).
+:class:`~gluonparams.errors.DistributedError` (see ``_channel.Channel``).
 """
 
-from ._channel import Channel as Channel
-from ._rank0 import Job as Job
 from ._rank0 import RankZeroSave as RankZeroSave
+from ._rank0 import earlier_failures as earlier_failures
 from ._rank0 import save_from_rank0 as save_from_rank0
 from ._rank0 import start_from_rank0 as start_from_rank0
 from ._workers import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT
@@ -27,5 +26,5 @@ from ._workers import WorkerDivergence as WorkerDivergence
 from ._workers import check_workers as check_workers
 from ._workers import load_on_every_worker as load_on_every_worker
 
-__all__ = ['DEFAULT_TIMEOUT', 'Channel', 'Job', 'RankZeroSave', 'WorkerDivergence',
-           'check_workers', 'load_on_every_worker', 'save_from_rank0', 'start_from_rank0']
+__all__ = ['DEFAULT_TIMEOUT', 'RankZeroSave', 'WorkerDivergence', 'check_workers',
+           'earlier_failures', 'load_on_every_worker', 'save_from_rank0', 'start_from_rank0']

@@ -21,7 +21,7 @@ from ..errors import CheckpointError
 from ._channel import Channel, channel_for, check_timeout
 from ._workers import DEFAULT_TIMEOUT
 
-__all__ = ['Job', 'RankZeroSave', 'save_from_rank0', 'start_from_rank0']
+__all__ = ['Job', 'RankZeroSave', 'earlier_failures', 'save_from_rank0', 'start_from_rank0']
 
 _MESSAGE_BYTES = 400          # rank 0's error message, as sent to the other workers
 
@@ -29,8 +29,6 @@ _MESSAGE_BYTES = 400          # rank 0's error message, as sent to the other wor
 class Job(Protocol):
     """Rank 0's side of a background save: prepared (the snapshot taken), then started
     once every worker has arrived."""
-
-    path: str
 
     def start(self) -> None:
         """Start writing."""
@@ -89,12 +87,12 @@ def save_from_rank0(kvstore: Any, path: str, write: Callable[[Dict[str, str]], N
             write(_metadata(channel))
         except Exception as e:          # every worker learns that the write failed
             failure = e
-    sent = channel.run(f'save({path!r}, kvstore=...) waiting for rank 0 to write the file',
-                       lambda: channel.broadcast(_encode(failure)), timeout)
+    reported = _from_rank0(channel, f'save({path!r}, kvstore=...) waiting for rank 0 to '
+                                    f'write the file', failure, timeout)
     if failure is not None:
         raise failure
-    if sent[0]:
-        raise CheckpointError(f'{path}: rank 0 could not write the checkpoint: {_decode(sent)}')
+    if reported is not None:
+        raise CheckpointError(f'{path}: rank 0 could not write the checkpoint: {reported}')
 
 
 def start_from_rank0(kvstore: Any, path: str, prepare: Callable[[Dict[str, str]], Job], *,
@@ -117,12 +115,9 @@ def start_from_rank0(kvstore: Any, path: str, prepare: Callable[[Dict[str, str]]
             job = prepare(_metadata(channel))
         except Exception as e:          # every worker raises it (below)
             failure = e
-    if channel.size > 1:
-        sent = channel.run(f'{what} waiting for every worker',
-                           lambda: channel.broadcast(_encode(failure)), timeout)
-        if failure is None and sent[0]:
-            raise CheckpointError(f'{path}: rank 0 could not start the checkpoint: '
-                                  f'{_decode(sent)}')
+    reported = _from_rank0(channel, f'{what} waiting for every worker', failure, timeout)
+    if failure is None and reported is not None:
+        raise CheckpointError(f'{path}: rank 0 could not start the checkpoint: {reported}')
     if failure is not None:
         raise failure
     if job is not None:
@@ -161,18 +156,17 @@ class RankZeroSave:
     def _exchange(self) -> None:
         channel = self._channel
         failure = self.job.outcome() if self.job is not None else None
-        if channel.size > 1:
-            sent = channel.run(f'save({self.path!r}, kvstore=..., background=True) waiting for '
-                               f'rank 0 to write the file',
-                               lambda: channel.broadcast(_encode(failure)), self._timeout)
+        reported = _from_rank0(channel, f'save({self.path!r}, kvstore=..., background=True) '
+                                        f'waiting for rank 0 to write the file', failure,
+                               self._timeout)
         state = _state(channel)
         state.pending.remove(self)
         self._exchanged = True
         if failure is not None:
             self._error = CheckpointError(f'background save to {self.path} failed: {failure}')
-        elif channel.size > 1 and sent[0]:
+        elif reported is not None:
             self._error = CheckpointError(f'{self.path}: rank 0 could not write the checkpoint '
-                                          f'in the background: {_decode(sent)}')
+                                          f'in the background: {reported}')
         if self._error is not None:
             state.failed.append(self._error)
 
@@ -188,9 +182,25 @@ def _settle(channel: Channel, cancel: Optional[str], timeout: Optional[float]) -
         save._exchange()
     failed, state.failed = state.failed, []
     if failed:
-        raise CheckpointError(f'{len(failed)} earlier background save{"s" * (len(failed) > 1)} '
-                              f'with this KVStore failed: {"; ".join(map(str, failed))}. This '
-                              f'save was not started; call it again to save') from failed[0]
+        raise earlier_failures([str(e) for e in failed], ' with this KVStore') from failed[0]
+
+
+def earlier_failures(texts: List[str], where: str = '') -> CheckpointError:
+    """The error of a save that was not started because earlier background saves
+    failed (``texts``: what went wrong in each; ``where``: which saves)."""
+    return CheckpointError(f'{len(texts)} earlier background save{"s" * (len(texts) > 1)}'
+                           f'{where} failed: {"; ".join(texts)}. This save was not started; '
+                           f'call it again to save')
+
+
+def _from_rank0(channel: Channel, what: str, failure: Optional[BaseException],
+                timeout: Optional[float]) -> Optional[str]:
+    """Collective: rank 0 sends ``failure`` (its error, or ``None``) to every worker;
+    rank 0's error as text, or ``None`` when it did not fail or is the only worker."""
+    if channel.size == 1:
+        return None
+    sent = channel.run(what, lambda: channel.broadcast(_encode(failure)), timeout)
+    return _decode(sent) if sent[0] else None
 
 
 def _encode(failure: Optional[BaseException]) -> onp.ndarray:

@@ -46,7 +46,9 @@ class WorkerDivergence:
 def check_workers(block: gluon.Block, kvstore: Any, local_check: Callable[[], Dict[str, List[str]]],
                   *, timeout: Optional[float] = DEFAULT_TIMEOUT) -> Dict[str, List[str]]:
     """Check every worker's replica against rank 0's; ``local_check()`` checks this
-    worker's device copies first. See ``gp.check_replicas(block, kvstore=...)``."""
+    worker's device copies first, after waiting for MXNet's engine (as
+    ``gp.check_replicas`` does), so the replicas are then read without waiting again.
+    See ``gp.check_replicas(block, kvstore=...)``."""
     timeout = check_timeout(timeout)
     channel = channel_for(kvstore)
     channel.check_usable('check_replicas(kvstore=...)')
@@ -71,8 +73,8 @@ def check_workers(block: gluon.Block, kvstore: Any, local_check: Callable[[], Di
 
 
 def _initialized(block: gluon.Block) -> Tuple[List[str], Dict[str, List[str]], List[Any]]:
-    """Names, tied names and first-device arrays of the initialized parameters."""
-    _compat.sync()
+    """Names, tied names and first-device arrays of the initialized parameters (read
+    after ``local_check`` has waited for the engine)."""
     groups = [(param, group) for param, group in named_groups(block)
               if _compat.is_initialized(param)]
     aliases = {group[0]: group[1:] for _, group in groups}
