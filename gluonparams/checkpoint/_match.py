@@ -112,9 +112,13 @@ class _State:
             self._symbol = list(self._symbol())
         return self._symbol
 
-    @symbol.setter
-    def symbol(self, variables: Sequence[str] | None) -> None:
-        self._symbol = variables
+    def map_symbol(self, change: Callable[[list[str]], list[str]]) -> None:
+        """Apply ``change`` to the -symbol.json's variables, once they are read."""
+        given = self._symbol
+        if callable(given):
+            self._symbol = lambda: change(list(given()))
+        elif given:
+            self._symbol = change(list(given))
 
     @property
     def is_open(self) -> bool:
@@ -188,7 +192,7 @@ def match(keys: Sequence[FileKey], targets: Sequence[Target], *,
     if state.is_open:
         rnn_layers(state)
     if state.is_open:
-        _order(state, state.symbol)
+        _order(state)
     return state.result
 
 
@@ -285,9 +289,10 @@ def common_path(names: Iterable[str]) -> str:
     return '.'.join(common or [])
 
 
-def _order(state: _State, symbol: Sequence[str] | None) -> None:
+def _order(state: _State) -> None:
     """Rule 6, where the names said nothing: over everything when no name matched,
-    else over a remainder lying under one block on both sides."""
+    else over a remainder lying under one block on both sides. The -symbol.json is read
+    only here, and only for the first case."""
     scope = ''
     if state.matched_any:
         scope = common_path(bare(k) for k in state.open_keys)
@@ -304,7 +309,7 @@ def _order(state: _State, symbol: Sequence[str] | None) -> None:
     found, rule, declined = by_order(
         [(name, state.open_keys[name].shape, state.stored[name]) for name in state.open_keys],
         [(i, t.names[0], t.shape) for i, t in state.open_targets.items()],
-        symbol=None if scope else symbol, scope=scope)
+        symbol=None if scope else state.symbol, scope=scope)
     state.result.declined.extend(declined)
     for i, name in found:
         state.assign(i, [(None, name)], rule)

@@ -120,10 +120,9 @@ def _fuse(state: Any) -> None:
         elif name not in inside:
             keys[name] = key
     state.open_keys = keys
-    if state.symbol:
-        head = {n: fused for fused, names in groups.items() for n in names[:1]}
-        tail = {n for names in groups.values() for n in names[1:]}
-        state.symbol = [head.get(v, v) for v in state.symbol if v not in tail]
+    head = {n: fused for fused, names in groups.items() for n in names[:1]}
+    tail = {n for names in groups.values() for n in names[1:]}
+    state.map_symbol(lambda variables: [head.get(v, v) for v in variables if v not in tail])
     state.by_name('by name', lambda t: ((None, n) for n in t.names),
                   lambda k: k if k in state.result.parts else None)
 
