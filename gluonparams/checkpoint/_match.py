@@ -198,19 +198,11 @@ def match(keys: Sequence[FileKey], targets: Sequence[Target], *,
 
 def _exact(state: _State) -> None:
     """Rule 1, the common case, in one pass."""
-    keys, renamed = state.open_keys, state.result.renamed
     for i, target in list(state.open_targets.items()):
-        hits = [(name, name) for name in target.names if name in keys]
-        if not hits:
-            continue
-        del state.open_targets[i]
-        for name, _ in hits:
-            del keys[name]
-        stored: list[tuple[str | None, str]] = [(name, state.stored[name]) for name, _ in hits]
-        state.result.found[i] = stored
-        state.result.rules[i] = 'rename=, exact' if any(k in renamed for _, k in stored) \
-            else 'exact'
-        state.matched_any = True
+        hits: list[tuple[str | None, str]] = [
+            (name, name) for name in target.names if name in state.open_keys]
+        if hits:
+            state.assign(i, hits, 'exact')
 
 
 def _moves(translation: dict[str, str]) -> str:
