@@ -103,7 +103,6 @@ class _State:
             self.stored[name] = k.key
             self.open_keys[name] = k
         self.open_targets = dict(enumerate(targets))
-        self.matched_any = False
 
     @property
     def symbol(self) -> Sequence[str] | None:
@@ -134,7 +133,6 @@ class _State:
             rule = 'rename=, ' + rule
         self.result.found[i] = [(n, self.stored[name]) for n, name in hits]
         self.result.rules[i] = rule
-        self.matched_any = True
 
     def by_name(self, rule: str, lookups: Callable[[Target], Iterable[tuple[str | None, str]]],
                 file_name: Callable[[str], str | None]) -> None:
@@ -286,7 +284,7 @@ def _order(state: _State) -> None:
     else over a remainder lying under one block on both sides. The -symbol.json is read
     only here, and only for the first case."""
     scope = ''
-    if state.matched_any:
+    if state.result.found:
         scope = common_path(bare(k) for k in state.open_keys)
         in_net = common_path(t.names[0] for t in state.open_targets.values())
         if not scope or scope != in_net:
