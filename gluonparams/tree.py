@@ -216,10 +216,7 @@ def groups_by_identity(pairs: Iterable[Tuple[str, gluon.Parameter]]) -> list[lis
     Returns one list of names per parameter seen under two or more names, ordered
     by each group's first name, names in the order given.
     """
-    by_id: dict[int, list[str]] = {}
-    for name, param in pairs:
-        by_id.setdefault(id(param), []).append(name)
-    return [names for names in by_id.values() if len(names) > 1]
+    return [names for _, names in named_groups(pairs) if len(names) > 1]
 
 
 def named_groups(source: Union[gluon.Block, Iterable[Tuple[str, gluon.Parameter]]]
@@ -231,8 +228,8 @@ def named_groups(source: Union[gluon.Block, Iterable[Tuple[str, gluon.Parameter]
         source: a network (walked once, every name of every parameter), or
             ``(name, Parameter)`` pairs already collected.
     """
-    pairs = list(named_parameters(source, remove_duplicate=False)
-                 if isinstance(source, gluon.Block) else source)
+    pairs = named_parameters(source, remove_duplicate=False) \
+        if isinstance(source, gluon.Block) else source
     by_id: dict[int, Tuple[gluon.Parameter, list[str]]] = {}
     for name, param in pairs:
         entry = by_id.get(id(param))
