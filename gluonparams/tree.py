@@ -17,8 +17,8 @@ from typing import Iterable, Iterator, NamedTuple, Optional, Tuple, Union
 from mxnet import gluon
 
 from . import _compat, _names
-from ._names import Node, walk
-from .errors import GluonParamsError, NameWarning, PathError
+from ._names import Node, checked, walk
+from .errors import NameWarning, PathError
 
 __all__ = ['named_parameters', 'named_blocks', 'get', 'walk', 'Node', 'Leaf',
            'checked', 'groups_by_identity', 'leaves', 'named_groups']
@@ -99,14 +99,6 @@ def named_parameters(block: gluon.Block, *, remove_duplicate: bool = True
         if id(param) not in seen:
             seen.add(id(param))
             yield name, param
-
-
-def checked(block: gluon.Block) -> gluon.Block:
-    """``block``, or a GluonParamsError saying it is not a gluon.Block."""
-    if not isinstance(block, gluon.Block):
-        raise GluonParamsError(
-            f'expected a gluon.Block, found {type(block).__module__}.{type(block).__name__}')
-    return block
 
 
 def named_blocks(block: gluon.Block, *, remove_duplicate: bool = True
