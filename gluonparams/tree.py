@@ -41,7 +41,7 @@ class Leaf(NamedTuple):
         return f'{self.owner_path}.{self.attr}' if self.owner_path else self.attr
 
 
-def leaves(block: gluon.Block, *, remove_duplicate: bool = False) -> Iterator[Leaf]:
+def leaves(block: gluon.Block) -> Iterator[Leaf]:
     """Every parameter name in Gluon's order (``_collect_params_with_prefix()``), with
     the block registering the parameter.
 
@@ -52,15 +52,9 @@ def leaves(block: gluon.Block, *, remove_duplicate: bool = False) -> Iterator[Le
 
     Args:
         block: the root of the network.
-        remove_duplicate: yield a tied parameter once, under the name that comes first.
     """
-    seen: set = set()
     found = _names.collect(checked(block))
     for name, param in found.params.items():
-        if remove_duplicate:
-            if id(param) in seen:
-                continue
-            seen.add(id(param))
         owner, attr, path = found.owner(name)
         yield Leaf(name, param, owner, attr, path)
 
