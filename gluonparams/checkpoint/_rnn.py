@@ -11,6 +11,7 @@ direction (left, right), then ``i2h`` before ``h2h``. A layer with a projection
 
 import re
 from collections.abc import Iterable, Sequence
+from math import prod
 from typing import Any
 
 from ._entries import FileKey
@@ -161,7 +162,4 @@ def _split(state: Any) -> None:
 
 
 def _size(shape: Sequence[int | None]) -> int:
-    size = 1
-    for d in shape:
-        size *= d or 0
-    return size
+    return prod(d or 0 for d in shape)
