@@ -183,7 +183,7 @@ def collect(block: gluon.Block, prefix: str = '', path: str = '',
         stack.append(key)
         blocks[where] = blk
         dot = pre + '.' if pre else ''
-        for attr, param in blk._reg_params.items():
+        for attr, param in _compat.registered_params(blk):
             name = dot + attr
             params[name] = param
             paths[name] = where

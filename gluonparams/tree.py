@@ -133,15 +133,16 @@ def get(block: gluon.Block, path: str) -> Union[gluon.Block, gluon.Parameter]:
     current = checked(block)
     parts = path.split('.') if path else []
     named: Optional[_names.Names] = None   # Gluon's names below the first renaming block
+    start = 0                              # where parts[i] begins in path
     for i, part in enumerate(parts):
-        here = '.'.join(parts[:i])
+        here = path[:start - 1] if start else ''
         if named is None:
             if _names.overrides(current):
                 named = _names.collect(current, here, here)
                 if path in named.params:
                     return named.params[path]
             else:
-                rest = '.'.join(parts[i:])
+                rest = path[start:]
                 if rest in current._reg_params:
                     return current._reg_params[rest]
         elif path in named.params:
@@ -149,6 +150,7 @@ def get(block: gluon.Block, path: str) -> Union[gluon.Block, gluon.Parameter]:
         kids = dict(_compat.children(current))
         if part in kids:
             current = kids[part]
+            start += len(part) + 1
             continue
         if named is not None and i == len(parts) - 1 and part in current._reg_params:
             _warn_attribute_path(path, named, current, part, here)
@@ -184,7 +186,7 @@ def _describe_level(kids, block, path, named) -> str:
     if kids:
         parts.append('blocks ' + ', '.join(repr(k) for k in kids))
     if named is None:
-        own = [repr(attr) for attr in block._reg_params]
+        own = [repr(attr) for attr, _ in _compat.registered_params(block)]
     else:
         dot = path + '.' if path else ''
         own = []
