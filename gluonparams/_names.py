@@ -32,7 +32,7 @@ from mxnet import gluon
 from . import _compat
 from .errors import GluonParamsError, NameWarning
 
-__all__ = ['Names', 'Node', 'collect', 'overrides', 'walk']
+__all__ = ['Names', 'Node', 'checked', 'collect', 'overrides', 'walk']
 
 _OVERRIDES: Dict[type, bool] = {}
 
@@ -44,6 +44,14 @@ def overrides(block: gluon.Block) -> bool:
     if found is None:
         found = _OVERRIDES[cls] = _compat.naming_override(cls) is not None
     return found
+
+
+def checked(block: gluon.Block) -> gluon.Block:
+    """``block``, or a GluonParamsError saying it is not a gluon.Block."""
+    if not isinstance(block, gluon.Block):
+        raise GluonParamsError(
+            f'expected a gluon.Block, found {type(block).__module__}.{type(block).__name__}')
+    return block
 
 
 class Node(NamedTuple):
@@ -69,9 +77,7 @@ def walk(block: gluon.Block, *, remove_duplicate: bool = False, path: str = '',
     Raises:
         GluonParamsError: a block is its own descendant (a cycle).
     """
-    if not isinstance(block, gluon.Block):
-        raise GluonParamsError(
-            f'expected a gluon.Block, found {type(block).__module__}.{type(block).__name__}')
+    checked(block)
     seen = set()
     ancestors = set()
     stack = [(path, block, depth, False)]
@@ -177,7 +183,7 @@ def collect(block: gluon.Block, prefix: str = '', path: str = '',
         stack.append(key)
         blocks[where] = blk
         dot = pre + '.' if pre else ''
-        for attr, param in blk._reg_params.items():
+        for attr, param in _compat.registered_params(blk):
             name = dot + attr
             params[name] = param
             paths[name] = where

@@ -17,8 +17,8 @@ from typing import Iterable, Iterator, NamedTuple, Optional, Tuple, Union
 from mxnet import gluon
 
 from . import _compat, _names
-from ._names import Node, walk
-from .errors import GluonParamsError, NameWarning, PathError
+from ._names import Node, checked, walk
+from .errors import NameWarning, PathError
 
 __all__ = ['named_parameters', 'named_blocks', 'get', 'walk', 'Node', 'Leaf',
            'checked', 'groups_by_identity', 'leaves', 'named_groups']
@@ -41,7 +41,7 @@ class Leaf(NamedTuple):
         return f'{self.owner_path}.{self.attr}' if self.owner_path else self.attr
 
 
-def leaves(block: gluon.Block, *, remove_duplicate: bool = False) -> Iterator[Leaf]:
+def leaves(block: gluon.Block) -> Iterator[Leaf]:
     """Every parameter name in Gluon's order (``_collect_params_with_prefix()``), with
     the block registering the parameter.
 
@@ -52,15 +52,9 @@ def leaves(block: gluon.Block, *, remove_duplicate: bool = False) -> Iterator[Le
 
     Args:
         block: the root of the network.
-        remove_duplicate: yield a tied parameter once, under the name that comes first.
     """
-    seen: set = set()
     found = _names.collect(checked(block))
     for name, param in found.params.items():
-        if remove_duplicate:
-            if id(param) in seen:
-                continue
-            seen.add(id(param))
         owner, attr, path = found.owner(name)
         yield Leaf(name, param, owner, attr, path)
 
@@ -101,14 +95,6 @@ def named_parameters(block: gluon.Block, *, remove_duplicate: bool = True
             yield name, param
 
 
-def checked(block: gluon.Block) -> gluon.Block:
-    """``block``, or a GluonParamsError saying it is not a gluon.Block."""
-    if not isinstance(block, gluon.Block):
-        raise GluonParamsError(
-            f'expected a gluon.Block, found {type(block).__module__}.{type(block).__name__}')
-    return block
-
-
 def named_blocks(block: gluon.Block, *, remove_duplicate: bool = True
                  ) -> Iterator[Tuple[str, gluon.Block]]:
     """Yield ``(dotted path, Block)`` for the root (path ``''``) and every descendant.
@@ -147,15 +133,16 @@ def get(block: gluon.Block, path: str) -> Union[gluon.Block, gluon.Parameter]:
     current = checked(block)
     parts = path.split('.') if path else []
     named: Optional[_names.Names] = None   # Gluon's names below the first renaming block
+    start = 0                              # where parts[i] begins in path
     for i, part in enumerate(parts):
-        here = '.'.join(parts[:i])
+        here = path[:start - 1] if start else ''
         if named is None:
             if _names.overrides(current):
                 named = _names.collect(current, here, here)
                 if path in named.params:
                     return named.params[path]
             else:
-                rest = '.'.join(parts[i:])
+                rest = path[start:]
                 if rest in current._reg_params:
                     return current._reg_params[rest]
         elif path in named.params:
@@ -163,6 +150,7 @@ def get(block: gluon.Block, path: str) -> Union[gluon.Block, gluon.Parameter]:
         kids = dict(_compat.children(current))
         if part in kids:
             current = kids[part]
+            start += len(part) + 1
             continue
         if named is not None and i == len(parts) - 1 and part in current._reg_params:
             _warn_attribute_path(path, named, current, part, here)
@@ -198,7 +186,7 @@ def _describe_level(kids, block, path, named) -> str:
     if kids:
         parts.append('blocks ' + ', '.join(repr(k) for k in kids))
     if named is None:
-        own = [repr(attr) for attr in block._reg_params]
+        own = [repr(attr) for attr, _ in _compat.registered_params(block)]
     else:
         dot = path + '.' if path else ''
         own = []
@@ -216,10 +204,7 @@ def groups_by_identity(pairs: Iterable[Tuple[str, gluon.Parameter]]) -> list[lis
     Returns one list of names per parameter seen under two or more names, ordered
     by each group's first name, names in the order given.
     """
-    by_id: dict[int, list[str]] = {}
-    for name, param in pairs:
-        by_id.setdefault(id(param), []).append(name)
-    return [names for names in by_id.values() if len(names) > 1]
+    return [names for _, names in named_groups(pairs) if len(names) > 1]
 
 
 def named_groups(source: Union[gluon.Block, Iterable[Tuple[str, gluon.Parameter]]]
@@ -231,8 +216,8 @@ def named_groups(source: Union[gluon.Block, Iterable[Tuple[str, gluon.Parameter]
         source: a network (walked once, every name of every parameter), or
             ``(name, Parameter)`` pairs already collected.
     """
-    pairs = list(named_parameters(source, remove_duplicate=False)
-                 if isinstance(source, gluon.Block) else source)
+    pairs = named_parameters(source, remove_duplicate=False) \
+        if isinstance(source, gluon.Block) else source
     by_id: dict[int, Tuple[gluon.Parameter, list[str]]] = {}
     for name, param in pairs:
         entry = by_id.get(id(param))

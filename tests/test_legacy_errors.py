@@ -183,3 +183,19 @@ def test_a_symbol_file_is_read_when_a_rule_needs_it_and_refused_naming_it(folder
     assert len(gp.load(fresh('bn_net'), beside).loaded) == 8     # by name: never read
     with pytest.raises(gp.CheckpointError, match='nowhere.json: no such file'):
         gp.load(fresh('bn_net'), beside, symbol=swapped.parent / 'nowhere.json')   # given: read
+
+
+def test_a_symbol_file_is_not_read_for_a_remainder_no_rule_orders(tmp_path):
+    def three_dense(nested):
+        net, last = nn.HybridSequential(), nn.Dense(2, in_units=4)
+        if nested:
+            last, inner = nn.HybridSequential(), last
+            last.add(inner)
+        net.add(nn.Dense(4, in_units=3), nn.Dense(4, in_units=4), last)
+        net.initialize()
+        return net
+    three_dense(False).save_parameters(str(tmp_path / 'm-0000.params'))
+    (tmp_path / 'm-symbol.json').write_text('not json')
+    report = gp.load(three_dense(True), tmp_path / 'm-0000.params', strict=False)
+    assert (len(report.loaded), report.missing, report.unexpected) == (
+        4, ['2.0.weight', '2.0.bias'], ['2.weight', '2.bias'])

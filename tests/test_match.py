@@ -153,6 +153,31 @@ def test_a_symbol_file_that_does_not_name_the_arrays_is_refused():
                           "('conv1_weight', ...): it belongs to another file"]
 
 
+def reading(variables):
+    """A -symbol.json read on demand, and a list of the reads."""
+    reads = []
+
+    def symbol():
+        reads.append(1)
+        return variables
+    return symbol, reads
+
+
+def test_the_symbol_is_read_only_when_everything_is_matched_by_position():
+    symbol, reads = reading(['data', 'dense0_weight'])
+    # the remainder lies under another block on each side: no position to go by
+    apart = match(files(**{'0.weight': (4, 3), '2.weight': (2, 4)}),
+                  [target('0.weight', (4, 3)), target('2.0.weight', (2, 4))], symbol=symbol)
+    assert apart.rules == {0: 'exact'} and reads == []
+    # a remainder under one block on both sides is ordered by the file, not by the graph
+    under = match(files(**{'0.weight': (4, 3), '1.dense0_weight': (2, 4)}),
+                  [target('0.weight', (4, 3)), target('1.weight', (2, 4))], symbol=symbol)
+    assert under.found[1] == [(None, '1.dense0_weight')] and reads == []
+    flat = match(files(dense0_weight=(2, 4)), [target('0.weight', (2, 4))], symbol=symbol)
+    assert flat.rules == {0: 'order (-symbol.json graph order = network order), shapes and '
+                             'kinds checked'} and reads == [1]
+
+
 def test_rename_is_checked_at_the_door():
     assert as_renamer(None) is None
     assert as_renamer(str.upper)('a') == 'A'
@@ -208,6 +233,21 @@ def test_rnn_arrays_with_global_names_are_fused_and_matched_by_position():
     assert r.found[1] == [(None, 'lstm0_rnn_param')] and len(r.parts['lstm0_rnn_param']) == 16
     assert r.rules[1] == ('RNN per-gate arrays fused (MXNet 1.x -> 2.0), order (file order = '
                           'network order), shapes and kinds checked')
+
+
+def test_rnn_arrays_fused_take_the_place_of_the_first_in_a_symbol_read_later():
+    symbol, reads = reading(['data'])
+    by_name = match(files(**per_gate('1')), [target('1.rnn_param', (2560,))], symbol=symbol)
+    assert by_name.found == {0: [(None, '1.rnn_param')]} and reads == []
+    gates = per_gate('lstm0_', structural=False)
+    arrays = {'embedding0_weight': (10, 4), **gates, 'dense0_weight': (3, 16)}
+    keys = files(**{'arg:' + k: v for k, v in arrays.items()})
+    symbol, reads = reading(['data', 'dense0_weight', 'embedding0_weight', *gates])
+    r = match(keys, [target('0.weight', (3, 16)), target('1.weight', (10, 4)),
+                     target('2.rnn_param', (2560,))], symbol=symbol)
+    assert reads == [1] and r.found[2] == [(None, 'lstm0_rnn_param')]
+    assert r.rules[2] == ('RNN per-gate arrays fused (MXNet 1.x -> 2.0), order (-symbol.json '
+                          'graph order = network order), shapes and kinds checked')
 
 
 def test_a_fused_vector_is_split_into_the_per_gate_parameters():

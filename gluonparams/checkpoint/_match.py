@@ -103,7 +103,6 @@ class _State:
             self.stored[name] = k.key
             self.open_keys[name] = k
         self.open_targets = dict(enumerate(targets))
-        self.matched_any = False
 
     @property
     def symbol(self) -> Sequence[str] | None:
@@ -112,9 +111,13 @@ class _State:
             self._symbol = list(self._symbol())
         return self._symbol
 
-    @symbol.setter
-    def symbol(self, variables: Sequence[str] | None) -> None:
-        self._symbol = variables
+    def map_symbol(self, change: Callable[[list[str]], list[str]]) -> None:
+        """Apply ``change`` to the -symbol.json's variables, once they are read."""
+        given = self._symbol
+        if callable(given):
+            self._symbol = lambda: change(list(given()))
+        elif given:
+            self._symbol = change(list(given))
 
     @property
     def is_open(self) -> bool:
@@ -130,7 +133,6 @@ class _State:
             rule = 'rename=, ' + rule
         self.result.found[i] = [(n, self.stored[name]) for n, name in hits]
         self.result.rules[i] = rule
-        self.matched_any = True
 
     def by_name(self, rule: str, lookups: Callable[[Target], Iterable[tuple[str | None, str]]],
                 file_name: Callable[[str], str | None]) -> None:
@@ -188,25 +190,17 @@ def match(keys: Sequence[FileKey], targets: Sequence[Target], *,
     if state.is_open:
         rnn_layers(state)
     if state.is_open:
-        _order(state, state.symbol)
+        _order(state)
     return state.result
 
 
 def _exact(state: _State) -> None:
     """Rule 1, the common case, in one pass."""
-    keys, renamed = state.open_keys, state.result.renamed
     for i, target in list(state.open_targets.items()):
-        hits = [(name, name) for name in target.names if name in keys]
-        if not hits:
-            continue
-        del state.open_targets[i]
-        for name, _ in hits:
-            del keys[name]
-        stored: list[tuple[str | None, str]] = [(name, state.stored[name]) for name, _ in hits]
-        state.result.found[i] = stored
-        state.result.rules[i] = 'rename=, exact' if any(k in renamed for _, k in stored) \
-            else 'exact'
-        state.matched_any = True
+        hits: list[tuple[str | None, str]] = [
+            (name, name) for name in target.names if name in state.open_keys]
+        if hits:
+            state.assign(i, hits, 'exact')
 
 
 def _moves(translation: dict[str, str]) -> str:
@@ -285,11 +279,12 @@ def common_path(names: Iterable[str]) -> str:
     return '.'.join(common or [])
 
 
-def _order(state: _State, symbol: Sequence[str] | None) -> None:
+def _order(state: _State) -> None:
     """Rule 6, where the names said nothing: over everything when no name matched,
-    else over a remainder lying under one block on both sides."""
+    else over a remainder lying under one block on both sides. The -symbol.json is read
+    only here, and only for the first case."""
     scope = ''
-    if state.matched_any:
+    if state.result.found:
         scope = common_path(bare(k) for k in state.open_keys)
         in_net = common_path(t.names[0] for t in state.open_targets.values())
         if not scope or scope != in_net:
@@ -304,7 +299,7 @@ def _order(state: _State, symbol: Sequence[str] | None) -> None:
     found, rule, declined = by_order(
         [(name, state.open_keys[name].shape, state.stored[name]) for name in state.open_keys],
         [(i, t.names[0], t.shape) for i, t in state.open_targets.items()],
-        symbol=None if scope else symbol, scope=scope)
+        symbol=None if scope else state.symbol, scope=scope)
     state.result.declined.extend(declined)
     for i, name in found:
         state.assign(i, [(None, name)], rule)

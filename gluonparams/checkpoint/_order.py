@@ -82,7 +82,8 @@ def _file_sequence(keys, symbol, declined) -> tuple[list[str] | None, str]:
     by_bare = {bare(name): name for name in names}
     sequence = [by_bare[v] for v in dict.fromkeys(symbol) if v in by_bare]
     if len(sequence) != len(names):
-        absent = [n for n in names if n not in set(sequence)]
+        named = set(sequence)
+        absent = [n for n in names if n not in named]
         declined.append(f'order: the -symbol.json does not name {len(absent)} of the file\'s '
                         f'arrays ({absent[0]!r}, ...): it belongs to another file')
         return None, ''

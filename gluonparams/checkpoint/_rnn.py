@@ -11,6 +11,7 @@ direction (left, right), then ``i2h`` before ``h2h``. A layer with a projection
 
 import re
 from collections.abc import Iterable, Sequence
+from math import prod
 from typing import Any
 
 from ._entries import FileKey
@@ -120,10 +121,9 @@ def _fuse(state: Any) -> None:
         elif name not in inside:
             keys[name] = key
     state.open_keys = keys
-    if state.symbol:
-        head = {n: fused for fused, names in groups.items() for n in names[:1]}
-        tail = {n for names in groups.values() for n in names[1:]}
-        state.symbol = [head.get(v, v) for v in state.symbol if v not in tail]
+    head = {n: fused for fused, names in groups.items() for n in names[:1]}
+    tail = {n for names in groups.values() for n in names[1:]}
+    state.map_symbol(lambda variables: [head.get(v, v) for v in variables if v not in tail])
     state.by_name('by name', lambda t: ((None, n) for n in t.names),
                   lambda k: k if k in state.result.parts else None)
 
@@ -162,7 +162,4 @@ def _split(state: Any) -> None:
 
 
 def _size(shape: Sequence[int | None]) -> int:
-    size = 1
-    for d in shape:
-        size *= d or 0
-    return size
+    return prod(d or 0 for d in shape)
